@@ -1,0 +1,1 @@
+"""Agent layer: configuration, runtime and the `finops` command-line interface."""

@@ -1,0 +1,145 @@
+"""Home folder and `finops.yaml` configuration.
+
+`FINOPS_HOME` (default `./.finops`) holds the warehouse, the state database and the config file.
+The config is validated strictly: an unknown key fails and the message lists the valid names, so a
+typo never silently disables a setting. Later features add their own sections here.
+"""
+
+from __future__ import annotations
+
+import os
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from agent.errors import ConfigError
+
+__all__ = ["Config", "Home", "SnowflakeConfig", "WarehouseConfig", "load_config"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WarehouseConfig(_Strict):
+    """Where the cost warehouse lives (DuckDB file by default)."""
+
+    url: str | None = Field(
+        default=None, description="duckdb:///path/to/file.duckdb; default $FINOPS_HOME/warehouse.duckdb"
+    )
+
+
+class SnowflakeConfig(_Strict):
+    """Contract price used to turn Snowflake credits into money."""
+
+    credit_price: Decimal = Field(default=Decimal("3.00"), gt=0)
+    currency: str = "USD"
+    account_name: str | None = None
+
+
+class ProviderApiConfig(_Strict):
+    """Base URL and key environment variable for an AI provider's admin API."""
+
+    base_url: str
+    admin_key_env: str
+
+
+def _default_openai() -> ProviderApiConfig:
+    return ProviderApiConfig(base_url="https://api.openai.com", admin_key_env="OPENAI_ADMIN_KEY")
+
+
+def _default_anthropic() -> ProviderApiConfig:
+    return ProviderApiConfig(
+        base_url="https://api.anthropic.com", admin_key_env="ANTHROPIC_ADMIN_KEY"
+    )
+
+
+class Config(_Strict):
+    """The whole `finops.yaml`. Every section is optional; defaults suit the embedded demo."""
+
+    reporting_currency: str = Field(default="USD", min_length=3, max_length=3)
+    fx_rates: dict[str, Decimal] = Field(
+        default_factory=dict,
+        description="Rate to convert 1 unit of a billing currency into the reporting currency.",
+    )
+    warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig)
+    snowflake: SnowflakeConfig = Field(default_factory=SnowflakeConfig)
+    openai: ProviderApiConfig = Field(default_factory=_default_openai)
+    anthropic: ProviderApiConfig = Field(default_factory=_default_anthropic)
+
+    @field_validator("reporting_currency")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+    @field_validator("fx_rates")
+    @classmethod
+    def _rates(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        for code, rate in value.items():
+            if rate <= 0:
+                raise ValueError(f"fx_rates.{code} must be positive, got {rate}")
+        return {code.upper(): rate for code, rate in value.items()}
+
+
+class Home:
+    """The folder holding the warehouse, state and config of one installation."""
+
+    def __init__(self, path: Path | str | None = None, config_path: Path | str | None = None):
+        base = path if path is not None else os.environ.get("FINOPS_HOME", ".finops")
+        self.path = Path(base).resolve()
+        self.config_path = Path(config_path).resolve() if config_path else self.path / "finops.yaml"
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.path / "warehouse.duckdb"
+
+    @property
+    def state_path(self) -> Path:
+        return self.path / "state.db"
+
+    def ensure(self) -> Path:
+        """Create the home folder when missing and return it."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        return self.path
+
+
+def _explain(error: ValidationError, source: str) -> str:
+    first = error.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"])
+    if first["type"] == "extra_forbidden":
+        model: type[BaseModel] = Config
+        for part in first["loc"][:-1]:
+            field = model.model_fields.get(str(part))
+            annotation = field.annotation if field else None
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+                model = annotation
+        valid = ", ".join(sorted(model.model_fields))
+        return f"{source}: unknown key '{loc}'; valid keys here: {valid}"
+    return f"{source}: {loc}: {first['msg']}"
+
+
+def parse_config(data: Any, source: str = "config") -> Config:
+    """Validate a parsed YAML document into a `Config`, raising `ConfigError` on any problem."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_explain(exc, source)) from None
+
+
+def load_config(home: Home) -> Config:
+    """Read the home's config file; a missing file means all defaults."""
+    path = home.config_path
+    if not path.exists():
+        return Config()
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {exc}") from None
+    return parse_config(data, str(path))

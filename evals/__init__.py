@@ -1,0 +1,1 @@
+"""Evaluation scenarios and scorers (built by the evals issue)."""

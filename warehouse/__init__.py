@@ -1,0 +1,1 @@
+"""The data layer: FOCUS schema, migrations, DuckDB connection, ingest connectors, demo data."""

@@ -1,0 +1,248 @@
+"""Run one ingest: every input in one transaction, validated, replacing restated periods.
+
+The sequence is: resolve connector → load raw view → `INSERT INTO costs SELECT <mapping>` →
+validate the new rows (mandatory values, currencies) → delete the rows of the same source and
+billing period (or charge day) from earlier ingests → log the ingest → commit. Any error rolls the
+whole ingest back, so the warehouse is exactly as it was.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+from pydantic import BaseModel
+
+from agent.config import Config
+from agent.errors import IngestError
+from warehouse.ingest.base import Connector, LoadContext, LocalFile
+from warehouse.ingest.exprs import Expr, cast, dec, q, ts, upper
+from warehouse.ingest.registry import detect_format, get_connector
+from warehouse.ingest.validate import check_currencies, check_mandatory, locate_conversion_error
+from warehouse.schema import DECIMAL_TYPE, MANDATORY_NOT_NULL, focus_columns
+
+__all__ = ["FileResult", "IngestReport", "PeriodTotal", "run_ingest"]
+
+Clock = Callable[[], datetime]
+FileCallback = Callable[[LocalFile, int, int], None]
+
+
+class FileResult(BaseModel):
+    """One input file: its detected format and how many FOCUS rows it produced."""
+
+    file: str
+    format: str
+    source: str
+    rows: int
+
+
+class PeriodTotal(BaseModel):
+    """Totals of the new rows per source, billing period and currency."""
+
+    source: str
+    billing_period_start: date
+    currency: str
+    rows: int
+    billed_cost: Decimal
+    effective_cost: Decimal
+
+
+class IngestReport(BaseModel):
+    """What an ingest did: rows written and replaced, totals, and warnings."""
+
+    ingest_id: str
+    rows: int
+    replaced_rows: int
+    files: list[FileResult]
+    totals: list[PeriodTotal]
+    warnings: list[str]
+    started_at: datetime
+    finished_at: datetime
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def finalize(exprs: Mapping[str, Expr]) -> dict[str, Expr]:
+    """Give every mapped expression its FOCUS type, adding a cast only where needed."""
+    out: dict[str, Expr] = {}
+    for column in focus_columns():
+        e = exprs.get(column.name)
+        if e is None:
+            continue
+        if column.name in ("BillingCurrency", "PricingCurrency"):
+            e = upper(e)
+        if column.is_decimal and e.typed != DECIMAL_TYPE:
+            e = dec(e)
+        elif column.is_timestamp and e.typed != "TIMESTAMP":
+            e = ts(e)
+        elif column.is_json and e.typed != "JSON":
+            e = cast(e, "JSON", "valid JSON")
+        elif column.sql_type == "VARCHAR" and e.typed != "VARCHAR":
+            e = cast(e, "VARCHAR", "text")
+        out[column.name] = e
+    return out
+
+
+def _insert(
+    con: duckdb.DuckDBPyConnection,
+    view: str,
+    exprs: Mapping[str, Expr],
+    provenance: Sequence[Any],
+) -> int:
+    names = [c.name for c in focus_columns() if c.name in exprs]
+    select = ", ".join(f"{exprs[n].strict} AS {q(n)}" for n in names)
+    targets = ", ".join(q(n) for n in [*names, "x_SourceName", "x_SourceFile", "x_IngestedAt",
+                                       "x_IngestId"])
+    row = con.execute(
+        f"INSERT INTO costs ({targets}) SELECT {select}, ?, ?, ?, ? FROM {q(view)}",
+        list(provenance),
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _load_file(
+    ctx: LoadContext,
+    connector: Connector,
+    file: LocalFile,
+    view: str,
+    provenance: Sequence[Any],
+) -> int:
+    raw_columns = connector.load(ctx, file, view)
+    try:
+        mapping = connector.columns(ctx, raw_columns)
+    except IngestError as exc:
+        raise IngestError(exc.detail, file=file.display, row=exc.row, column=exc.column) from None
+    missing = [c for c in MANDATORY_NOT_NULL if c not in mapping]
+    if missing:
+        raise IngestError(
+            f"no source for mandatory FOCUS column(s) {', '.join(missing)} "
+            f"in this {connector.format} input",
+            file=file.display,
+        )
+    exprs = finalize(mapping)
+    try:
+        rows = _insert(ctx.con, view, exprs, provenance)
+    except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
+        raise locate_conversion_error(ctx.con, view, exprs, file.display, str(exc)) from None
+    except duckdb.Error as exc:
+        raise IngestError(str(exc).split("\n")[0], file=file.display) from None
+    ingest_id = str(provenance[3])
+    for warning in check_mandatory(ctx.con, ingest_id, file.display, view, exprs):
+        ctx.warn(warning)
+    check_currencies(
+        ctx.con, ingest_id, file.display, view, exprs,
+        ctx.config.reporting_currency, ctx.config.fx_rates,
+    )
+    return rows
+
+
+def _replace_previous(
+    con: duckdb.DuckDBPyConnection, ingest_id: str, source: str, scope: str
+) -> int:
+    key = "BillingPeriodStart" if scope == "billing_period" else "CAST(ChargePeriodStart AS DATE)"
+    row = con.execute(
+        f"DELETE FROM costs WHERE x_SourceName = ? AND x_IngestId <> ? AND {key} IN "
+        f"(SELECT DISTINCT {key} FROM costs WHERE x_IngestId = ? AND x_SourceName = ?)",
+        [source, ingest_id, ingest_id, source],
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _totals(con: duckdb.DuckDBPyConnection, ingest_id: str) -> list[PeriodTotal]:
+    rows = con.execute(
+        "SELECT x_SourceName, CAST(BillingPeriodStart AS DATE), BillingCurrency, count(*), "
+        "sum(BilledCost), sum(EffectiveCost) FROM costs WHERE x_IngestId = ? "
+        "GROUP BY ALL ORDER BY 1, 2, 3",
+        [ingest_id],
+    ).fetchall()
+    return [
+        PeriodTotal(
+            source=r[0], billing_period_start=r[1], currency=r[2], rows=r[3],
+            billed_cost=r[4] or Decimal(0), effective_cost=r[5] or Decimal(0),
+        )
+        for r in rows
+    ]
+
+
+def run_ingest(
+    con: duckdb.DuckDBPyConnection,
+    files: Sequence[LocalFile],
+    *,
+    config: Config,
+    fmt: str = "auto",
+    source: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    clock: Clock = _utcnow,
+    on_file: FileCallback | None = None,
+) -> IngestReport:
+    """Ingest `files` in one transaction and report what changed.
+
+    `fmt="auto"` detects each file's format; `source` names the logical source whose earlier rows
+    for the same billing periods are replaced (default: the format name).
+    """
+    if not files:
+        raise IngestError("no input files")
+    plan = [(f, detect_format(f) if fmt == "auto" else fmt) for f in files]
+    connectors = {name: get_connector(name) for _, name in plan}
+    ingest_id = uuid.uuid4().hex
+    started = clock()
+    ctx = LoadContext(con=con, config=config, options=dict(options or {}))
+    results: list[FileResult] = []
+    con.execute("SET TimeZone = 'UTC'")
+    con.begin()
+    try:
+        for index, (file, name) in enumerate(plan):
+            src = source or name
+            view = f"raw_{ingest_id[:8]}_{index}"
+            rows = _load_file(ctx, connectors[name], file, view,
+                              [src, file.display, started, ingest_id])
+            if rows == 0:
+                ctx.warn(f"{file.display}: no billing rows")
+            results.append(FileResult(file=file.display, format=name, source=src, rows=rows))
+            con.execute(f"DROP VIEW IF EXISTS {q(view)}")
+            if on_file:
+                on_file(file, index + 1, len(plan))
+        replaced = 0
+        for src, scope in sorted({(r.source, connectors[r.format].replace_scope) for r in results}):
+            replaced += _replace_previous(con, ingest_id, src, scope)
+        totals = _totals(con, ingest_id)
+        finished = clock()
+        total_rows = sum(r.rows for r in results)
+        con.execute(
+            "INSERT INTO ingests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                ingest_id,
+                ",".join(sorted({r.source for r in results})),
+                ",".join(sorted({r.format for r in results})),
+                json.dumps([r.file for r in results]),
+                total_rows,
+                replaced,
+                json.dumps(sorted({str(t.billing_period_start) for t in totals})),
+                json.dumps(ctx.warnings),
+                started,
+                finished,
+            ],
+        )
+        con.commit()
+    except BaseException:
+        con.rollback()
+        raise
+    finally:
+        for index in range(len(plan)):
+            view = f"raw_{ingest_id[:8]}_{index}"
+            con.execute(f"DROP VIEW IF EXISTS {q(view)}")
+            try:
+                con.unregister(f"{view}_arrow")
+            except duckdb.Error:
+                pass
+    return IngestReport(
+        ingest_id=ingest_id, rows=total_rows, replaced_rows=replaced, files=results,
+        totals=totals, warnings=ctx.warnings, started_at=started, finished_at=finished,
+    )

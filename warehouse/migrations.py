@@ -1,0 +1,74 @@
+"""Numbered, append-only schema migrations for the cost warehouse.
+
+Each migration runs once, inside a transaction, and is recorded in `schema_migrations`. Never edit
+a released migration: add the next number. (Pattern from simonw/llm's `migrations.py`.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import duckdb
+
+from warehouse.schema import PROVENANCE_COLUMNS, focus_columns
+
+__all__ = ["MIGRATIONS", "applied_versions", "migrate"]
+
+Migration = tuple[int, str, Callable[[], str]]
+
+
+def _costs_table() -> str:
+    cols = [f'"{c.name}" {c.sql_type}' for c in focus_columns()]
+    cols += [f'"{name}" {sql_type}' for name, sql_type in PROVENANCE_COLUMNS]
+    return "CREATE TABLE costs (\n  " + ",\n  ".join(cols) + "\n)"
+
+
+def _ingests_table() -> str:
+    return """
+    CREATE TABLE ingests (
+        ingest_id VARCHAR PRIMARY KEY,
+        source_name VARCHAR NOT NULL,
+        format VARCHAR NOT NULL,
+        files JSON NOT NULL,
+        row_count BIGINT NOT NULL,
+        replaced_rows BIGINT NOT NULL,
+        periods JSON NOT NULL,
+        warnings JSON NOT NULL,
+        started_at TIMESTAMP NOT NULL,
+        finished_at TIMESTAMP NOT NULL
+    )"""
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    (1, "create costs (FOCUS 1.2 + provenance)", _costs_table),
+    (2, "create ingests log", _ingests_table),
+)
+
+
+def applied_versions(con: duckdb.DuckDBPyConnection) -> set[int]:
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        "version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMP NOT NULL)"
+    )
+    return {int(r[0]) for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
+
+
+def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """Apply every pending migration in order; return the versions applied now."""
+    done = applied_versions(con)
+    applied: list[int] = []
+    for version, name, sql in MIGRATIONS:
+        if version in done:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(sql())
+            con.execute(
+                "INSERT INTO schema_migrations VALUES (?, ?, now()::TIMESTAMP)", [version, name]
+            )
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+        applied.append(version)
+    return applied
