@@ -50,10 +50,10 @@ def _register() -> None:
 _register()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning operator errors into one line and exit code 1."""
     try:
-        app(standalone_mode=False)
+        app(args=argv, standalone_mode=False)
     except FinopsError as exc:
         err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
         raise SystemExit(1) from None

@@ -8,6 +8,7 @@ whole ingest back, so the warehouse is exactly as it was.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -107,13 +108,16 @@ def _insert(
     return int(row[0]) if row else 0
 
 
-def _load_file(
-    ctx: LoadContext,
-    connector: Connector,
-    file: LocalFile,
-    view: str,
-    provenance: Sequence[Any],
-) -> int:
+class _Prepared(BaseModel, arbitrary_types_allowed=True):
+    file: LocalFile
+    format: str
+    source: str
+    view: str
+    exprs: dict[str, Expr]
+
+
+def _prepare(ctx: LoadContext, connector: Connector, file: LocalFile, view: str) -> dict[str, Expr]:
+    """Register the raw view and build the finalized mapping (outside the transaction)."""
     raw_columns = connector.load(ctx, file, view)
     try:
         mapping = connector.columns(ctx, raw_columns)
@@ -126,18 +130,29 @@ def _load_file(
             f"in this {connector.format} input",
             file=file.display,
         )
-    exprs = finalize(mapping)
+    return finalize(mapping)
+
+
+class _ConversionFailed(Exception):
+    def __init__(self, prepared: _Prepared, cause: str) -> None:
+        super().__init__(cause)
+        self.prepared = prepared
+        self.cause = cause
+
+
+def _write(ctx: LoadContext, p: _Prepared, provenance: Sequence[Any]) -> int:
+    """Insert one prepared input and validate the new rows (inside the transaction)."""
     try:
-        rows = _insert(ctx.con, view, exprs, provenance)
+        rows = _insert(ctx.con, p.view, p.exprs, provenance)
     except (duckdb.ConversionException, duckdb.InvalidInputException) as exc:
-        raise locate_conversion_error(ctx.con, view, exprs, file.display, str(exc)) from None
+        raise _ConversionFailed(p, str(exc)) from None
     except duckdb.Error as exc:
-        raise IngestError(str(exc).split("\n")[0], file=file.display) from None
+        raise IngestError(str(exc).split("\n")[0], file=p.file.display) from None
     ingest_id = str(provenance[3])
-    for warning in check_mandatory(ctx.con, ingest_id, file.display, view, exprs):
+    for warning in check_mandatory(ctx.con, ingest_id, p.file.display, p.view, p.exprs):
         ctx.warn(warning)
     check_currencies(
-        ctx.con, ingest_id, file.display, view, exprs,
+        ctx.con, ingest_id, p.file.display, p.view, p.exprs,
         ctx.config.reporting_currency, ctx.config.fx_rates,
     )
     return rows
@@ -171,6 +186,33 @@ def _totals(con: duckdb.DuckDBPyConnection, ingest_id: str) -> list[PeriodTotal]
     ]
 
 
+def _log(
+    con: duckdb.DuckDBPyConnection,
+    ingest_id: str,
+    results: Sequence[FileResult],
+    totals: Sequence[PeriodTotal],
+    replaced: int,
+    warnings: Sequence[str],
+    started: datetime,
+    finished: datetime,
+) -> None:
+    con.execute(
+        "INSERT INTO ingests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            ingest_id,
+            ",".join(sorted({r.source for r in results})),
+            ",".join(sorted({r.format for r in results})),
+            json.dumps([r.file for r in results]),
+            sum(r.rows for r in results),
+            replaced,
+            json.dumps(sorted({str(t.billing_period_start) for t in totals})),
+            json.dumps(list(warnings)),
+            started,
+            finished,
+        ],
+    )
+
+
 def run_ingest(
     con: duckdb.DuckDBPyConnection,
     files: Sequence[LocalFile],
@@ -194,54 +236,60 @@ def run_ingest(
     ingest_id = uuid.uuid4().hex
     started = clock()
     ctx = LoadContext(con=con, config=config, options=dict(options or {}))
-    results: list[FileResult] = []
     con.execute("SET TimeZone = 'UTC'")
-    con.begin()
+    prepared: list[_Prepared] = []
     try:
         for index, (file, name) in enumerate(plan):
-            src = source or name
             view = f"raw_{ingest_id[:8]}_{index}"
-            rows = _load_file(ctx, connectors[name], file, view,
-                              [src, file.display, started, ingest_id])
-            if rows == 0:
-                ctx.warn(f"{file.display}: no billing rows")
-            results.append(FileResult(file=file.display, format=name, source=src, rows=rows))
+            exprs = _prepare(ctx, connectors[name], file, view)
+            prepared.append(_Prepared(file=file, format=name, source=source or name, view=view,
+                                      exprs=exprs))
+        report = _transaction(ctx, prepared, connectors, ingest_id, started, clock, on_file)
+    finally:
+        for index in range(len(plan)):
+            view = f"raw_{ingest_id[:8]}_{index}"
             con.execute(f"DROP VIEW IF EXISTS {q(view)}")
+            with contextlib.suppress(duckdb.Error):
+                con.unregister(f"{view}_arrow")
+    return report
+
+
+def _transaction(
+    ctx: LoadContext,
+    prepared: Sequence[_Prepared],
+    connectors: Mapping[str, Connector],
+    ingest_id: str,
+    started: datetime,
+    clock: Clock,
+    on_file: FileCallback | None,
+) -> IngestReport:
+    con = ctx.con
+    results: list[FileResult] = []
+    con.begin()
+    try:
+        for index, p in enumerate(prepared):
+            rows = _write(ctx, p, [p.source, p.file.display, started, ingest_id])
+            if rows == 0:
+                ctx.warn(f"{p.file.display}: no billing rows")
+            results.append(FileResult(file=p.file.display, format=p.format, source=p.source,
+                                      rows=rows))
             if on_file:
-                on_file(file, index + 1, len(plan))
+                on_file(p.file, index + 1, len(prepared))
         replaced = 0
         for src, scope in sorted({(r.source, connectors[r.format].replace_scope) for r in results}):
             replaced += _replace_previous(con, ingest_id, src, scope)
         totals = _totals(con, ingest_id)
         finished = clock()
         total_rows = sum(r.rows for r in results)
-        con.execute(
-            "INSERT INTO ingests VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                ingest_id,
-                ",".join(sorted({r.source for r in results})),
-                ",".join(sorted({r.format for r in results})),
-                json.dumps([r.file for r in results]),
-                total_rows,
-                replaced,
-                json.dumps(sorted({str(t.billing_period_start) for t in totals})),
-                json.dumps(ctx.warnings),
-                started,
-                finished,
-            ],
-        )
+        _log(con, ingest_id, results, totals, replaced, ctx.warnings, started, finished)
         con.commit()
+    except _ConversionFailed as failure:
+        con.rollback()
+        p = failure.prepared
+        raise locate_conversion_error(con, p.view, p.exprs, p.file.display, failure.cause) from None
     except BaseException:
         con.rollback()
         raise
-    finally:
-        for index in range(len(plan)):
-            view = f"raw_{ingest_id[:8]}_{index}"
-            con.execute(f"DROP VIEW IF EXISTS {q(view)}")
-            try:
-                con.unregister(f"{view}_arrow")
-            except duckdb.Error:
-                pass
     return IngestReport(
         ingest_id=ingest_id, rows=total_rows, replaced_rows=replaced, files=results,
         totals=totals, warnings=ctx.warnings, started_at=started, finished_at=finished,
