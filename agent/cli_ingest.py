@@ -21,16 +21,24 @@ _FORMAT_HELP = "auto|" + "|".join(FORMATS)
 
 def _show(report: IngestReport) -> None:
     rows = [
-        [t.source, str(t.billing_period_start), f"{t.rows:,}",
-         money(t.billed_cost, t.currency), money(t.effective_cost, t.currency)]
+        [
+            t.source,
+            str(t.billing_period_start),
+            f"{t.rows:,}",
+            money(t.billed_cost, t.currency),
+            money(t.effective_cost, t.currency),
+        ]
         for t in report.totals
     ]
-    out_console.print(table(
-        f"Ingested {report.rows:,} rows from {len(report.files)} file(s); "
-        f"replaced {report.replaced_rows:,} earlier rows",
-        ["source", "billing period", "rows", "billed cost", "effective cost"],
-        rows, right=(2, 3, 4),
-    ))
+    out_console.print(
+        table(
+            f"Ingested {report.rows:,} rows from {len(report.files)} file(s); "
+            f"replaced {report.replaced_rows:,} earlier rows",
+            ["source", "billing period", "rows", "billed cost", "effective cost"],
+            rows,
+            right=(2, 3, 4),
+        )
+    )
     for warning in report.warnings:
         err_console.print(f"warning: {warning}", markup=False)
 
@@ -45,7 +53,9 @@ def ingest_command(
     ctx: typer.Context,
     inputs: Annotated[
         list[str] | None,
-        typer.Argument(help="Files, folders, globs or s3://bucket/prefix URLs.", show_default=False),
+        typer.Argument(
+            help="Files, folders, globs or s3://bucket/prefix URLs.", show_default=False
+        ),
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help=_FORMAT_HELP)] = "auto",
     source: Annotated[
@@ -75,13 +85,21 @@ def ingest_command(
             files += _pull(from_api, days, app, workdir)
             fmt = from_api if not inputs else fmt
         with Progress(
-            TextColumn("[progress.description]{task.description}"), BarColumn(),
-            MofNCompleteColumn(), TimeElapsedColumn(),
-            console=err_console, transient=True, disable=as_json or len(files) < 2,
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=True,
+            disable=as_json or len(files) < 2,
         ) as progress:
             task = progress.add_task("ingesting", total=len(files))
             report = run_ingest(
-                app.warehouse(), files, config=app.config, fmt=fmt, source=source,
+                app.warehouse(),
+                files,
+                config=app.config,
+                fmt=fmt,
+                source=source,
                 options=options,
                 on_file=lambda f, done, total: progress.update(task, completed=done),
             )

@@ -28,7 +28,8 @@ class WarehouseConfig(_Strict):
     """Where the cost warehouse lives (DuckDB file by default)."""
 
     url: str | None = Field(
-        default=None, description="duckdb:///path/to/file.duckdb; default $FINOPS_HOME/warehouse.duckdb"
+        default=None,
+        description="duckdb:///path/to/file.duckdb; default $FINOPS_HOME/warehouse.duckdb",
     )
 
 
@@ -126,7 +127,9 @@ def parse_config(data: Any, source: str = "config") -> Config:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}")
+        raise ConfigError(
+            f"{source}: expected a mapping at the top level, got {type(data).__name__}"
+        )
     try:
         return Config.model_validate(data)
     except ValidationError as exc:

@@ -40,6 +40,9 @@ class IngestError(FinopsError):
         self.row = row
         self.column = column
         self.detail = message
-        where = [p for p in (file, f"row {row:,}" if row else None,
-                             f"column {column}" if column else None) if p]
+        where = [
+            p
+            for p in (file, f"row {row:,}" if row else None, f"column {column}" if column else None)
+            if p
+        ]
         super().__init__(f"{': '.join([', '.join(where)]) + ': ' if where else ''}{message}")

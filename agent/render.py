@@ -38,8 +38,9 @@ def print_json(payload: BaseModel | dict[str, Any] | list[Any]) -> None:
     sys.stdout.flush()
 
 
-def table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]],
-          right: Sequence[int] = ()) -> Table:
+def table(
+    title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()
+) -> Table:
     """A Rich table with the money columns (indexes in `right`) right-aligned."""
     t = Table(title=title, title_justify="left", show_lines=False)
     for i, name in enumerate(columns):

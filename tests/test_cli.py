@@ -42,8 +42,9 @@ def test_human_output_shows_currency_period_and_scope(
     home: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run_cli(capsys, "ingest", str(shared_data / SAMPLE))
-    out = run_cli(capsys, "spend", "--by", "ServiceName", "--top", "2",
-                  "--filter", "ProviderName=AWS").out
+    out = run_cli(
+        capsys, "spend", "--by", "ServiceName", "--top", "2", "--filter", "ProviderName=AWS"
+    ).out
     assert "2024-09-01 to 2024-09-30" in out
     assert "ProviderName=AWS" in out
     assert "USD" in out and "(other)" in out and "total" in out
@@ -53,8 +54,18 @@ def test_compare_and_unit_cost_json(
     home: Path, shared_data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run_cli(capsys, "ingest", str(shared_data / SAMPLE))
-    movers = run_cli(capsys, "spend", "--compare", "--by", "ServiceName", "--since",
-                     "2024-09-16", "--until", "2024-09-30", "--json").json()
+    movers = run_cli(
+        capsys,
+        "spend",
+        "--compare",
+        "--by",
+        "ServiceName",
+        "--since",
+        "2024-09-16",
+        "--until",
+        "2024-09-30",
+        "--json",
+    ).json()
     assert movers["previous_since"] == "2024-09-01"
     unit = run_cli(capsys, "spend", "--unit", "Requests", "--per", "1000000", "--json").json()
     assert unit["unit"] == "Requests" and unit["per"] == 1000000

@@ -46,9 +46,7 @@ def test_sample_totals_match_source(con: duckdb.DuckDBPyConnection, shared_data:
     path = shared_data / SAMPLE
     report = ingest(con, path)
     expected = _csv_sums(path)
-    got = dict(
-        con.execute("SELECT ProviderName, sum(BilledCost) FROM costs GROUP BY 1").fetchall()
-    )
+    got = dict(con.execute("SELECT ProviderName, sum(BilledCost) FROM costs GROUP BY 1").fetchall())
     assert got == expected
     assert sum(expected.values()) == Decimal("20.5202267289900")
     assert report.rows == 1000
@@ -59,8 +57,8 @@ def test_sample_totals_match_source(con: duckdb.DuckDBPyConnection, shared_data:
 def test_nulls_timestamps_and_provenance(con: duckdb.DuckDBPyConnection, shared_data: Path) -> None:
     ingest(con, shared_data / SAMPLE, source="sample")
     row = con.execute(
-        "SELECT ChargePeriodStart, AvailabilityZone, typeof(BilledCost), typeof(ChargePeriodStart), "
-        "x_SourceName, x_SourceFile, InvoiceId FROM costs "
+        "SELECT ChargePeriodStart, AvailabilityZone, typeof(BilledCost), "
+        "typeof(ChargePeriodStart), x_SourceName, x_SourceFile, InvoiceId FROM costs "
         "WHERE ResourceId = 'arn:ats:sqs:us-test-2:347410479675:mibelllmel-i-032l64f2065481b12' "
         "ORDER BY ChargePeriodStart LIMIT 1"
     ).fetchone()
@@ -91,7 +89,7 @@ def test_restated_period_replaces_only_that_period(
     with (shared_data / SAMPLE).open(newline="", encoding="utf-8") as fh:
         rows = list(csv.reader(fh))
     start = rows[0].index("BillingPeriodStart")
-    september = [rows[0]] + [r for r in rows[1:] if r[start].startswith("2024-09")][:10]
+    september = [rows[0], *[r for r in rows[1:] if r[start].startswith("2024-09")][:10]]
     with restated.open("w", newline="", encoding="utf-8") as fh:
         csv.writer(fh).writerows(september)
     ingest(con, restated)
@@ -126,7 +124,8 @@ def test_parquet_and_gzip_give_identical_rows(
     diff = con.execute(
         "SELECT count(*) FROM (SELECT * EXCLUDE (x_SourceName, x_SourceFile, x_IngestedAt, "
         "x_IngestId) FROM costs WHERE x_SourceName = 'gz' EXCEPT ALL SELECT * EXCLUDE "
-        "(x_SourceName, x_SourceFile, x_IngestedAt, x_IngestId) FROM costs WHERE x_SourceName = 'pq')"
+        "(x_SourceName, x_SourceFile, x_IngestedAt, x_IngestId) FROM costs "
+        "WHERE x_SourceName = 'pq')"
     ).fetchone()
     assert diff == (0,)
 
@@ -137,18 +136,40 @@ def test_focus_12_parquet_with_tz_timestamps(
     names = focus_names()
     row = {n: None for n in names}
     row.update(
-        BilledCost="1.5", EffectiveCost="1.25", ListCost="2", ContractedCost="1.5",
-        BillingAccountId="acct", BillingCurrency="eur", ChargeCategory="Usage",
-        InvoiceIssuerName="X", ProviderName="X", PublisherName="X", ServiceCategory="Compute",
-        ServiceName="VM", InvoiceId="INV-1", Tags='{"team": "a"}',
+        BilledCost="1.5",
+        EffectiveCost="1.25",
+        ListCost="2",
+        ContractedCost="1.5",
+        BillingAccountId="acct",
+        BillingCurrency="eur",
+        ChargeCategory="Usage",
+        InvoiceIssuerName="X",
+        ProviderName="X",
+        PublisherName="X",
+        ServiceCategory="Compute",
+        ServiceName="VM",
+        InvoiceId="INV-1",
+        Tags='{"team": "a"}',
     )
-    table = pa.table({k: pa.array([v], type=pa.string()) for k, v in row.items()
-                      if k not in ("BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart",
-                                   "ChargePeriodEnd")})
-    for ts_col, value in [("BillingPeriodStart", "2026-10-01T00:00:00+00:00"),
-                          ("BillingPeriodEnd", "2026-11-01T00:00:00+00:00"),
-                          ("ChargePeriodStart", "2026-10-05T02:00:00+02:00"),
-                          ("ChargePeriodEnd", "2026-10-05T03:00:00+02:00")]:
+    table = pa.table(
+        {
+            k: pa.array([v], type=pa.string())
+            for k, v in row.items()
+            if k
+            not in (
+                "BillingPeriodStart",
+                "BillingPeriodEnd",
+                "ChargePeriodStart",
+                "ChargePeriodEnd",
+            )
+        }
+    )
+    for ts_col, value in [
+        ("BillingPeriodStart", "2026-10-01T00:00:00+00:00"),
+        ("BillingPeriodEnd", "2026-11-01T00:00:00+00:00"),
+        ("ChargePeriodStart", "2026-10-05T02:00:00+02:00"),
+        ("ChargePeriodEnd", "2026-10-05T03:00:00+02:00"),
+    ]:
         arr = pa.array([value]).cast(pa.timestamp("us", tz="UTC"))
         table = table.append_column(ts_col, arr)
     path = tmp_path / "v12.parquet"
@@ -212,12 +233,16 @@ def test_missing_required_value_is_located(
     con: duckdb.DuckDBPyConnection, shared_data: Path, tmp_path: Path
 ) -> None:
     bad = _rewrite(shared_data / SAMPLE, tmp_path / "bad.csv", 500, "BillingCurrency", "NULL")
-    with pytest.raises(IngestError, match="missing value for mandatory FOCUS column BillingCurrency"):
+    with pytest.raises(
+        IngestError, match="missing value for mandatory FOCUS column BillingCurrency"
+    ):
         ingest(con, bad)
     assert snapshot(con)[0] == 0
 
 
-def test_unknown_currency(con: duckdb.DuckDBPyConnection, shared_data: Path, tmp_path: Path) -> None:
+def test_unknown_currency(
+    con: duckdb.DuckDBPyConnection, shared_data: Path, tmp_path: Path
+) -> None:
     bad = _rewrite(shared_data / SAMPLE, tmp_path / "bad.csv", 42, "BillingCurrency", "XYZ")
     with pytest.raises(IngestError) as err:
         ingest(con, bad)
@@ -230,11 +255,15 @@ def test_mixed_currencies_need_a_rate(
     con: duckdb.DuckDBPyConnection, shared_data: Path, tmp_path: Path
 ) -> None:
     mixed = _rewrite(shared_data / SAMPLE, tmp_path / "mixed.csv", 7, "BillingCurrency", "EUR")
-    with pytest.raises(IngestError, match=r"mixed currencies EUR/USD without a rate.*fx_rates\.EUR"):
+    with pytest.raises(
+        IngestError, match=r"mixed currencies EUR/USD without a rate.*fx_rates\.EUR"
+    ):
         ingest(con, mixed)
     assert snapshot(con)[0] == 0
     ingest(con, mixed, config=Config(fx_rates={"EUR": Decimal("1.1")}))
-    assert con.execute("SELECT count(*) FROM costs WHERE BillingCurrency = 'EUR'").fetchone() == (1,)
+    assert con.execute("SELECT count(*) FROM costs WHERE BillingCurrency = 'EUR'").fetchone() == (
+        1,
+    )
 
 
 def test_truncated_gzip(con: duckdb.DuckDBPyConnection, shared_data: Path, tmp_path: Path) -> None:
@@ -252,10 +281,10 @@ def test_truncated_gzip(con: duckdb.DuckDBPyConnection, shared_data: Path, tmp_p
 def test_one_bad_file_rolls_back_the_whole_ingest(
     con: duckdb.DuckDBPyConnection, shared_data: Path, tmp_path: Path
 ) -> None:
-    bad = _rewrite(shared_data / SAMPLE, tmp_path / "z_bad.csv", 3, "EffectiveCost", "oops")
+    _rewrite(shared_data / SAMPLE, tmp_path / "z_bad.csv", 3, "EffectiveCost", "oops")
     good = tmp_path / "a_good.csv"
     good.write_bytes((shared_data / SAMPLE).read_bytes())
-    with pytest.raises(IngestError, match="z_bad.csv"):
+    with pytest.raises(IngestError, match=r"z_bad\.csv"):
         ingest(con, tmp_path)
     assert snapshot(con) == (0, None, None, 0)
 
@@ -264,7 +293,7 @@ def test_ragged_row_is_rejected(con: duckdb.DuckDBPyConnection, tmp_path: Path) 
     path = tmp_path / "ragged.csv"
     header = ",".join(focus_names())
     path.write_text(header + "\n1,2\n")
-    with pytest.raises(IngestError, match="ragged.csv"):
+    with pytest.raises(IngestError, match=r"ragged\.csv"):
         ingest(con, path, fmt="focus")
     assert snapshot(con)[0] == 0
 

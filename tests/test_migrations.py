@@ -25,8 +25,9 @@ def test_costs_has_every_focus_12_column(con: duckdb.DuckDBPyConnection) -> None
 def test_migrations_are_recorded_and_idempotent(tmp_path: Path) -> None:
     path = tmp_path / "w.duckdb"
     first = connect(path)
-    versions = [r[0] for r in first.execute("SELECT version FROM schema_migrations ORDER BY 1")
-                .fetchall()]
+    versions = [
+        r[0] for r in first.execute("SELECT version FROM schema_migrations ORDER BY 1").fetchall()
+    ]
     assert versions == [m[0] for m in MIGRATIONS]
     assert migrate(first) == []
     first.close()

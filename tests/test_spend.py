@@ -70,7 +70,9 @@ def test_daily_grain_with_filter_and_period(
     engine: DuckDBEngine, rows: list[dict[str, str]]
 ) -> None:
     query = SpendQuery(
-        grain="day", since=date(2024, 9, 10), until=date(2024, 9, 12),
+        grain="day",
+        since=date(2024, 9, 10),
+        until=date(2024, 9, 12),
         filters=[parse_filter("ProviderName=AWS")],
     )
     result = spend(engine, Config(), query)
@@ -83,11 +85,12 @@ def test_daily_grain_with_filter_and_period(
     assert (result.since, result.until) == (date(2024, 9, 10), date(2024, 9, 12))
 
 
-def test_negated_filter_and_tag_dimension(
-    engine: DuckDBEngine, rows: list[dict[str, str]]
-) -> None:
-    result = spend(engine, Config(), SpendQuery(
-        by=["tag:application"], filters=[parse_filter("ProviderName!=AWS")]))
+def test_negated_filter_and_tag_dimension(engine: DuckDBEngine, rows: list[dict[str, str]]) -> None:
+    result = spend(
+        engine,
+        Config(),
+        SpendQuery(by=["tag:application"], filters=[parse_filter("ProviderName!=AWS")]),
+    )
     import json
 
     expected: dict[str, Decimal] = defaultdict(Decimal)
@@ -100,8 +103,14 @@ def test_negated_filter_and_tag_dimension(
 
 
 def test_movers_compare_equal_periods(engine: DuckDBEngine, rows: list[dict[str, str]]) -> None:
-    result = top_movers(engine, Config(), by=["ServiceName"], since=date(2024, 9, 16),
-                        until=date(2024, 9, 30), top=3)
+    result = top_movers(
+        engine,
+        Config(),
+        by=["ServiceName"],
+        since=date(2024, 9, 16),
+        until=date(2024, 9, 30),
+        top=3,
+    )
     assert (result.previous_since, result.previous_until) == (date(2024, 9, 1), date(2024, 9, 15))
     cur: dict[str, Decimal] = defaultdict(Decimal)
     prev: dict[str, Decimal] = defaultdict(Decimal)
@@ -145,7 +154,9 @@ def test_fx_conversion_and_missing_rate(
     config = Config(fx_rates={"EUR": Decimal("1.5")})
     ingest(con, path, config=config)
     engine = DuckDBEngine(con)
-    usd_only = con.execute("SELECT sum(BilledCost) FROM costs WHERE BillingCurrency='USD'").fetchone()
+    usd_only = con.execute(
+        "SELECT sum(BilledCost) FROM costs WHERE BillingCurrency='USD'"
+    ).fetchone()
     assert usd_only is not None
     assert spend(engine, config, SpendQuery()).total == usd_only[0] + Decimal(15)
     with pytest.raises(QueryError, match="EUR with no fx_rates entry"):
@@ -178,7 +189,8 @@ def test_malformed_filters(bad: str) -> None:
 
 @pytest.mark.parametrize("dialect", ["spark", "trino", "snowflake", "bigquery"])
 def test_queries_transpile_to_distributed_dialects(engine: DuckDBEngine, dialect: str) -> None:
-    result = spend(engine, Config(), SpendQuery(by=["ServiceName", "tag:team"], grain="month",
-                                                top=5))
+    result = spend(
+        engine, Config(), SpendQuery(by=["ServiceName", "tag:team"], grain="month", top=5)
+    )
     rendered = transpile(result.sql, dialect)
     assert "costs" in rendered and "json_extract_string" not in rendered.lower()

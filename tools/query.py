@@ -110,15 +110,17 @@ def resolve_dimension(spec: str) -> Dimension:
             f"unknown dimension {spec!r}; use a FOCUS column (e.g. ServiceName, SubAccountName, "
             "RegionId, ChargeCategory, ProviderName, SkuId) or tag:KEY"
         )
-    if canonical in ("ChargePeriodStart", "ChargePeriodEnd", "BillingPeriodStart",
-                     "BillingPeriodEnd"):
+    if canonical in (
+        "ChargePeriodStart",
+        "ChargePeriodEnd",
+        "BillingPeriodStart",
+        "BillingPeriodEnd",
+    ):
         return Dimension(canonical, f"CAST(CAST({canonical} AS DATE) AS VARCHAR)")
     return Dimension(canonical, f"CAST({canonical} AS VARCHAR)")
 
 
-def cost_expression(
-    metric: str, reporting_currency: str, fx_rates: Mapping[str, Decimal]
-) -> str:
+def cost_expression(metric: str, reporting_currency: str, fx_rates: Mapping[str, Decimal]) -> str:
     """The per-row cost in the reporting currency for a metric (`billed`, `effective`, `list`)."""
     column = METRICS.get(metric)
     if column is None:
@@ -136,6 +138,7 @@ def unconvertible_currencies(
     """Billing currencies in the warehouse that the config cannot convert."""
     rows = engine.fetch(transpile("SELECT DISTINCT BillingCurrency FROM costs", engine.dialect))
     return sorted(
-        str(r[0]) for r in rows
+        str(r[0])
+        for r in rows
         if r[0] is not None and r[0] != reporting_currency and r[0] not in fx_rates
     )

@@ -104,7 +104,10 @@ class SpendResult(BaseModel):
 
 def data_range(engine: Engine) -> tuple[date | None, date | None]:
     """First and last charge day in the warehouse."""
-    sql = "SELECT CAST(min(ChargePeriodStart) AS DATE), CAST(max(ChargePeriodStart) AS DATE) FROM costs"
+    sql = (
+        "SELECT CAST(min(ChargePeriodStart) AS DATE), CAST(max(ChargePeriodStart) AS DATE) "
+        "FROM costs"
+    )
     row = engine.fetch(transpile(sql, engine.dialect))[0]
     return row[0], row[1]
 
@@ -160,8 +163,9 @@ def _breakdown_sql(query: SpendQuery, dims: Sequence[Dimension], cost: str) -> s
         f"FROM ({base}) AS b0 GROUP BY {dim_list}"
     )
     other = literal(OTHER_LABEL)
-    bucket = ", ".join(f"CASE WHEN r.rk <= {query.top} THEN b.{n} ELSE {other} END AS {n}"
-                       for n in names)
+    bucket = ", ".join(
+        f"CASE WHEN r.rk <= {query.top} THEN b.{n} ELSE {other} END AS {n}" for n in names
+    )
     join = " AND ".join(f"b.{n} = r.{n}" for n in names)
     merged = (
         f"SELECT p, {dim_list}, sum(c) AS c FROM (SELECT b.p, {bucket}, b.c FROM ({base}) AS b "
@@ -251,7 +255,8 @@ def top_movers(
     """Compare [since, until] with the equally long period just before it, per dimension value.
 
     Example: which services moved most this week vs last week:
-    `top_movers(engine, config, by=["ServiceName"], since=date(2026,11,21), until=date(2026,11,27))`.
+    `top_movers(engine, config, by=["ServiceName"], since=date(2026, 11, 21),
+    until=date(2026, 11, 27))`.
     """
     if until < since:
         raise QueryError(f"--until {until} is before --since {since}")
@@ -274,18 +279,26 @@ def top_movers(
     rows = [
         MoverRow(
             dimensions={d.name: str(v) for d, v in zip(dims, r[:-2], strict=True)},
-            current=r[-2], previous=r[-1], delta=r[-2] - r[-1], delta_pct=_pct(r[-2], r[-1]),
+            current=r[-2],
+            previous=r[-1],
+            delta=r[-2] - r[-1],
+            delta_pct=_pct(r[-2], r[-1]),
         )
         for r in raw
     ]
     return MoversResult(
-        metric=metric, currency=config.reporting_currency,
-        current_since=since, current_until=until,
-        previous_since=prev_since, previous_until=prev_until,
-        by=[d.name for d in dims], filters=list(filters),
+        metric=metric,
+        currency=config.reporting_currency,
+        current_since=since,
+        current_until=until,
+        previous_since=prev_since,
+        previous_until=prev_until,
+        by=[d.name for d in dims],
+        filters=list(filters),
         current_total=sum((r.current for r in rows), Decimal(0)),
         previous_total=sum((r.previous for r in rows), Decimal(0)),
-        rows=rows[:top], sql=sql,
+        rows=rows[:top],
+        sql=sql,
     )
 
 
@@ -344,13 +357,24 @@ def unit_cost(
     rows = []
     for r in engine.fetch(sql):
         c, qty = r[-2] or Decimal(0), r[-1] or Decimal(0)
-        rows.append(UnitCostRow(
-            dimensions={d.name: str(v) for d, v in zip(dims, r[:-2], strict=True)},
-            cost=c, quantity=qty, unit_cost=(c / qty * per) if qty else None,
-        ))
+        rows.append(
+            UnitCostRow(
+                dimensions={d.name: str(v) for d, v in zip(dims, r[:-2], strict=True)},
+                cost=c,
+                quantity=qty,
+                unit_cost=(c / qty * per) if qty else None,
+            )
+        )
     first, last = data_range(engine)
     return UnitCostResult(
-        metric=metric, currency=config.reporting_currency, unit=unit, per=per,
-        since=since or first, until=until or last, by=[d.name for d in dims],
-        filters=list(filters), rows=rows, sql=sql,
+        metric=metric,
+        currency=config.reporting_currency,
+        unit=unit,
+        per=per,
+        since=since or first,
+        until=until or last,
+        by=[d.name for d in dims],
+        filters=list(filters),
+        rows=rows,
+        sql=sql,
     )

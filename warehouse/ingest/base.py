@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import csv
 import gzip
-import io
 import json
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import IO, Any, ClassVar, Literal
 
 import duckdb
 import pyarrow as pa
@@ -123,11 +122,11 @@ def require(raw_columns: Iterable[str], needed: Iterable[str], fmt: str) -> None
         raise IngestError(f"not a valid {fmt} file: missing column(s) {', '.join(missing)}")
 
 
-def _open_text(file: LocalFile) -> io.TextIOBase:
-    raw: io.BufferedIOBase = (
-        gzip.open(file.path, "rb") if file.gzipped else open(file.path, "rb")  # type: ignore[assignment]
-    )
-    return io.TextIOWrapper(raw, encoding="utf-8-sig", errors="replace", newline="")
+def _open_text(file: LocalFile) -> IO[str]:
+    """Open a plain or gzip text file, BOM stripped (the caller closes it)."""
+    if file.gzipped:
+        return gzip.open(file.path, "rt", encoding="utf-8-sig", errors="replace", newline="")
+    return open(file.path, encoding="utf-8-sig", errors="replace", newline="")
 
 
 def read_header(file: LocalFile) -> list[str]:
@@ -157,7 +156,9 @@ def read_json_document(file: LocalFile) -> Any:
                 try:
                     docs.append(json.loads(ln))
                 except json.JSONDecodeError as exc:
-                    raise IngestError(f"invalid JSON: {exc.msg}", file=file.display, row=n) from None
+                    raise IngestError(
+                        f"invalid JSON: {exc.msg}", file=file.display, row=n
+                    ) from None
             return docs
         raise IngestError(
             f"invalid JSON at line {first_error.lineno}, column {first_error.colno}: "
@@ -235,9 +236,7 @@ def load_records(
 
     Values are stored as text so conversions stay in the mapping, like CSV inputs.
     """
-    data = {
-        c: [None if r.get(c) is None else _as_text(r.get(c)) for r in records] for c in columns
-    }
+    data = {c: [None if r.get(c) is None else _as_text(r.get(c)) for r in records] for c in columns}
     table = pa.table({c: pa.array(v, type=pa.string()) for c, v in data.items()})
     name = f"{view}_arrow"
     ctx.con.register(name, table)

@@ -26,7 +26,7 @@ class FocusConnector(Connector):
     description = "FOCUS 1.0–1.2 CSV or Parquet export (AWS, Azure, GCP, OCI, any provider)"
 
     def detect(self, probe: Probe) -> bool:
-        return _SIGNATURE <= probe.column_set
+        return probe.column_set >= _SIGNATURE
 
     def load(self, ctx: LoadContext, file: LocalFile, view: str) -> list[str]:
         if file.kind == "parquet":

@@ -99,8 +99,9 @@ def _insert(
 ) -> int:
     names = [c.name for c in focus_columns() if c.name in exprs]
     select = ", ".join(f"{exprs[n].strict} AS {q(n)}" for n in names)
-    targets = ", ".join(q(n) for n in [*names, "x_SourceName", "x_SourceFile", "x_IngestedAt",
-                                       "x_IngestId"])
+    targets = ", ".join(
+        q(n) for n in [*names, "x_SourceName", "x_SourceFile", "x_IngestedAt", "x_IngestId"]
+    )
     row = con.execute(
         f"INSERT INTO costs ({targets}) SELECT {select}, ?, ?, ?, ? FROM {q(view)}",
         list(provenance),
@@ -152,8 +153,13 @@ def _write(ctx: LoadContext, p: _Prepared, provenance: Sequence[Any]) -> int:
     for warning in check_mandatory(ctx.con, ingest_id, p.file.display, p.view, p.exprs):
         ctx.warn(warning)
     check_currencies(
-        ctx.con, ingest_id, p.file.display, p.view, p.exprs,
-        ctx.config.reporting_currency, ctx.config.fx_rates,
+        ctx.con,
+        ingest_id,
+        p.file.display,
+        p.view,
+        p.exprs,
+        ctx.config.reporting_currency,
+        ctx.config.fx_rates,
     )
     return rows
 
@@ -179,8 +185,12 @@ def _totals(con: duckdb.DuckDBPyConnection, ingest_id: str) -> list[PeriodTotal]
     ).fetchall()
     return [
         PeriodTotal(
-            source=r[0], billing_period_start=r[1], currency=r[2], rows=r[3],
-            billed_cost=r[4] or Decimal(0), effective_cost=r[5] or Decimal(0),
+            source=r[0],
+            billing_period_start=r[1],
+            currency=r[2],
+            rows=r[3],
+            billed_cost=r[4] or Decimal(0),
+            effective_cost=r[5] or Decimal(0),
         )
         for r in rows
     ]
@@ -242,8 +252,9 @@ def run_ingest(
         for index, (file, name) in enumerate(plan):
             view = f"raw_{ingest_id[:8]}_{index}"
             exprs = _prepare(ctx, connectors[name], file, view)
-            prepared.append(_Prepared(file=file, format=name, source=source or name, view=view,
-                                      exprs=exprs))
+            prepared.append(
+                _Prepared(file=file, format=name, source=source or name, view=view, exprs=exprs)
+            )
         report = _transaction(ctx, prepared, connectors, ingest_id, started, clock, on_file)
     finally:
         for index in range(len(plan)):
@@ -271,8 +282,9 @@ def _transaction(
             rows = _write(ctx, p, [p.source, p.file.display, started, ingest_id])
             if rows == 0:
                 ctx.warn(f"{p.file.display}: no billing rows")
-            results.append(FileResult(file=p.file.display, format=p.format, source=p.source,
-                                      rows=rows))
+            results.append(
+                FileResult(file=p.file.display, format=p.format, source=p.source, rows=rows)
+            )
             if on_file:
                 on_file(p.file, index + 1, len(prepared))
         replaced = 0
@@ -291,6 +303,12 @@ def _transaction(
         con.rollback()
         raise
     return IngestReport(
-        ingest_id=ingest_id, rows=total_rows, replaced_rows=replaced, files=results,
-        totals=totals, warnings=ctx.warnings, started_at=started, finished_at=finished,
+        ingest_id=ingest_id,
+        rows=total_rows,
+        replaced_rows=replaced,
+        files=results,
+        totals=totals,
+        warnings=ctx.warnings,
+        started_at=started,
+        finished_at=finished,
     )

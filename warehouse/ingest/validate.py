@@ -36,11 +36,7 @@ def locate_conversion_error(
     con: duckdb.DuckDBPyConnection, view: str, exprs: Mapping[str, Expr], file: str, cause: str
 ) -> IngestError:
     """Find the first raw row whose value cannot be converted, and say where and why."""
-    flagged = [
-        (target, chk)
-        for target, e in exprs.items()
-        for chk in e.checks
-    ]
+    flagged = [(target, chk) for target, e in exprs.items() for chk in e.checks]
     if flagged:
         conditions = [f"(({c.input}) IS NOT NULL AND ({c.output}) IS NULL)" for _, c in flagged]
         flags = ", ".join(conditions)
@@ -125,8 +121,8 @@ def check_currencies(
 
     def first_row(code: str) -> int | None:
         hit = con.execute(
-            f"SELECT __rn FROM {_numbered(view)} WHERE upper(trim(CAST(({expr.lenient}) AS VARCHAR)))"
-            " = ? ORDER BY __rn LIMIT 1",
+            f"SELECT __rn FROM {_numbered(view)} "
+            f"WHERE upper(trim(CAST(({expr.lenient}) AS VARCHAR))) = ? ORDER BY __rn LIMIT 1",
             [code],
         ).fetchone()
         return int(hit[0]) if hit else None

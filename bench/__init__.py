@@ -1,0 +1,1 @@
+"""Performance benchmarks. Run with `make bench`; results are recorded in bench/README.md."""

@@ -1,0 +1,109 @@
+"""Benchmarks for the foundation: ingest throughput and two-dimension breakdown latency.
+
+Each figure is a ratio against DuckDB itself, measured in the same run on the same file:
+
+* ingest: `finops ingest` of an N-row FOCUS parquet vs DuckDB's own
+  `CREATE TABLE … AS SELECT * FROM read_parquet(…)` (speed ratio = baseline time / our time;
+  the target is ≥ 0.7);
+* breakdown: `tools.spend.spend(by=[ServiceName, SubAccountId])` vs the same GROUP BY written in
+  plain DuckDB SQL (target: median under 1 s at 10 M rows).
+
+Usage: `python -m bench.run [--rows 10000000] [--repeat 3] [--out bench/out]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from warehouse.demo import write_scale
+
+from agent.config import Config
+from bench.timing import median_seconds
+from tools.query import DuckDBEngine
+from tools.spend import SpendQuery, spend
+from warehouse.db import connect
+from warehouse.ingest import LocalFile, run_ingest
+
+
+def _fresh_db(workdir: Path, name: str) -> duckdb.DuckDBPyConnection:
+    path = workdir / f"{name}.duckdb"
+    for p in (path, path.with_suffix(".duckdb.wal")):
+        p.unlink(missing_ok=True)
+    return connect(path) if name == "ours" else duckdb.connect(str(path))
+
+
+def bench_ingest(parquet: Path, workdir: Path, repeat: int) -> dict[str, Any]:
+    """Time our ingest and DuckDB's CTAS on the same parquet file."""
+
+    def baseline(con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(f"CREATE TABLE t AS SELECT * FROM read_parquet('{parquet}')")
+        con.close()
+
+    def ours(con: duckdb.DuckDBPyConnection) -> None:
+        run_ingest(con, [LocalFile(parquet, str(parquet))], config=Config(), fmt="focus")
+        con.close()
+
+    base, base_all = median_seconds(baseline, lambda: _fresh_db(workdir, "baseline"), repeat)
+    mine, mine_all = median_seconds(ours, lambda: _fresh_db(workdir, "ours"), repeat)
+    return {
+        "baseline_ctas_s": round(base, 3),
+        "finops_ingest_s": round(mine, 3),
+        "speed_ratio": round(base / mine, 3),
+        "runs": {
+            "baseline": [round(t, 3) for t in base_all],
+            "ours": [round(t, 3) for t in mine_all],
+        },
+    }
+
+
+def bench_breakdown(warehouse: Path, repeat: int) -> dict[str, Any]:
+    """Median latency of a two-dimension breakdown, ours vs plain SQL, on a loaded warehouse."""
+    con = duckdb.connect(str(warehouse))
+    engine = DuckDBEngine(con)
+    query = SpendQuery(by=["ServiceName", "SubAccountId"])
+    plain = (
+        "SELECT ServiceName, SubAccountId, sum(BilledCost) FROM costs GROUP BY ALL ORDER BY 3 DESC"
+    )
+    rows = con.execute("SELECT count(*) FROM costs").fetchone()
+    spend(engine, Config(), query)
+    ours, ours_all = median_seconds(lambda _: spend(engine, Config(), query), lambda: None, repeat)
+    base, base_all = median_seconds(lambda _: con.execute(plain).fetchall(), lambda: None, repeat)
+    con.close()
+    return {
+        "rows": rows[0] if rows else 0,
+        "plain_sql_median_s": round(base, 4),
+        "finops_spend_median_s": round(ours, 4),
+        "overhead_ratio": round(ours / base, 3),
+        "runs": {"plain": [round(t, 4) for t in base_all], "ours": [round(t, 4) for t in ours_all]},
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=10_000_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("bench/out"))
+    args = parser.parse_args(argv)
+    args.out.mkdir(parents=True, exist_ok=True)
+    parquet = args.out / f"focus_{args.rows}.parquet"
+    if not parquet.exists():
+        write_scale(parquet, args.rows)
+    with tempfile.TemporaryDirectory(dir=args.out) as tmp:
+        workdir = Path(tmp)
+        ingest = bench_ingest(parquet, workdir, args.repeat)
+        breakdown = bench_breakdown(workdir / "ours.duckdb", max(args.repeat, 5))
+        shutil.rmtree(workdir, ignore_errors=True)
+    result = {"rows": args.rows, "ingest": ingest, "breakdown": breakdown}
+    (args.out / "results.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps(result, indent=2))
+    return result
+
+
+if __name__ == "__main__":
+    main()
