@@ -1,11 +1,130 @@
-"""`finops demo`: build the demo company's warehouse and print a spend overview."""
+"""`finops demo`: build the demo company's warehouse and print a spend overview.
+
+`--scale ROWS` instead writes a large synthetic FOCUS parquet for benchmarks.
+"""
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.progress import Progress
+
+from agent.context import AppContext
+from agent.errors import FinopsError
+from agent.render import err_console, money, out_console, print_json, table
+from tools.spend import MoversResult, SpendQuery, SpendResult, spend, top_movers
+from warehouse.demo import DEMO_END, DEMO_SEED, DemoFile, build_demo, write_scale
 
 __all__ = ["register"]
 
 
+def _overview(app: AppContext, end: date) -> tuple[SpendResult, MoversResult]:
+    engine = app.engine()
+    by_provider = spend(engine, app.config, SpendQuery(by=["ProviderName"]))
+    movers = top_movers(
+        engine,
+        app.config,
+        by=["ProviderName", "ServiceName"],
+        since=end - timedelta(days=6),
+        until=end,
+        top=5,
+    )
+    return by_provider, movers
+
+
+def _print_overview(rows: int, out_dir: Path, totals: SpendResult, movers: MoversResult) -> None:
+    cur = totals.currency
+    out_console.print(
+        f"Demo company: {rows:,} FOCUS rows, {totals.since} to {totals.until}, data in {out_dir}"
+    )
+    body = [[r.dimensions["ProviderName"], money(r.cost, cur)] for r in totals.rows]
+    body.append(["total", money(totals.total, cur)])
+    out_console.print(
+        table(
+            f"Billed cost by provider, {totals.since} to {totals.until}",
+            ["provider", "cost"],
+            body,
+            right=(1,),
+        )
+    )
+    moved = [
+        [
+            r.dimensions["ProviderName"],
+            r.dimensions["ServiceName"],
+            money(r.current, cur),
+            money(r.previous, cur),
+            money(r.delta, cur),
+        ]
+        for r in movers.rows
+    ]
+    out_console.print(
+        table(
+            f"Top movers, {movers.current_since}..{movers.current_until} vs "
+            f"{movers.previous_since}..{movers.previous_until}",
+            ["provider", "service", "this week", "week before", "delta"],
+            moved,
+            right=(2, 3, 4),
+        )
+    )
+    out_console.print(
+        "Next: finops spend --by tag:team --top 8 · finops spend --by SkuId --unit Tokens "
+        "--per 1000000 · finops spend --grain day --since "
+        f"{movers.current_since} --filter ProviderName=Anthropic"
+    )
+
+
+def demo_command(
+    ctx: typer.Context,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed, same company).")] = DEMO_SEED,
+    end: Annotated[str, typer.Option(help="Last charge day (YYYY-MM-DD).")] = DEMO_END.isoformat(),
+    days: Annotated[int, typer.Option(min=30, max=730, help="Days of history.")] = 90,
+    scale: Annotated[
+        int | None, typer.Option(min=1, help="Write a ROWS-row FOCUS parquet instead.")
+    ] = None,
+    out: Annotated[Path | None, typer.Option(help="Output file for --scale.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Build the demo company's warehouse in FINOPS_HOME and print a spend overview."""
+    app: AppContext = ctx.obj
+    if scale is not None:
+        target = out or app.home.ensure() / f"focus_scale_{scale}.parquet"
+        path = write_scale(target, scale, seed=seed)
+        if as_json:
+            print_json({"path": str(path), "rows": scale})
+        else:
+            out_console.print(f"Wrote {scale:,} FOCUS rows to {path}")
+        return
+    try:
+        last = date.fromisoformat(end)
+    except ValueError:
+        raise FinopsError(f"invalid --end {end!r}; expected YYYY-MM-DD") from None
+    out_dir = app.home.ensure() / "demo"
+    with Progress(console=err_console, transient=True, disable=as_json) as progress:
+        task = progress.add_task("building the demo company", total=7)
+
+        def advance(f: DemoFile) -> None:
+            progress.update(task, advance=1, description=f"ingested {f.source}")
+
+        result = build_demo(
+            app.warehouse(), app.config, out_dir, seed=seed, end=last, days=days, on_file=advance
+        )
+    totals, movers = _overview(app, last)
+    if as_json:
+        print_json(
+            {
+                "rows": result.rows,
+                "out_dir": str(out_dir),
+                "ground_truth": str(result.manifest.ground_truth_path),
+                "by_provider": totals.model_dump(mode="json"),
+                "movers": movers.model_dump(mode="json"),
+            }
+        )
+    else:
+        _print_overview(result.rows, out_dir, totals, movers)
+
+
 def register(app: typer.Typer) -> None:
-    """Registered once `warehouse.demo` lands."""
+    app.command("demo")(demo_command)

@@ -1,0 +1,52 @@
+"""`finops demo`: builds the warehouse, prints a precise overview, and writes scale files."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.cli_helpers import run_cli
+
+
+def test_demo_builds_warehouse_and_overview(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("FINOPS_HOME", str(home))
+    result = run_cli(capsys, "demo", "--json")
+    assert result.code == 0, result.err
+    doc = result.json()
+    truth = json.loads(Path(doc["ground_truth"]).read_text())
+    assert doc["rows"] > 10_000
+    assert doc["by_provider"]["currency"] == "USD"
+    total = Decimal(doc["by_provider"]["total"])
+    assert total == Decimal(truth["total_cost"])
+    assert total == sum(Decimal(t["billed_cost"]) for t in truth["totals"].values())
+    assert doc["movers"]["current_until"] == "2026-11-27"
+    again = run_cli(capsys, "demo", "--json").json()
+    assert Decimal(again["by_provider"]["total"]) == total  # re-running replaces, never doubles
+    human = run_cli(capsys, "demo").out
+    assert "Billed cost by provider" in human and "USD" in human and "2026-11-27" in human
+
+
+def test_demo_scale_writes_parquet(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FINOPS_HOME", str(tmp_path / "home"))
+    out = tmp_path / "big.parquet"
+    result = run_cli(capsys, "demo", "--scale", "20000", "--out", str(out), "--json")
+    assert result.code == 0, result.err
+    assert pq.read_metadata(out).num_rows == 20_000
+    assert result.json() == {"path": str(out), "rows": 20000}
+
+
+def test_demo_rejects_bad_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("FINOPS_HOME", str(tmp_path / "home"))
+    result = run_cli(capsys, "demo", "--end", "27/11/2026")
+    assert result.code == 1 and "invalid --end" in result.err
