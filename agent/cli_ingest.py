@@ -91,7 +91,7 @@ def ingest_command(
             TimeElapsedColumn(),
             console=err_console,
             transient=True,
-            disable=as_json or len(files) < 2,
+            disable=as_json,
         ) as progress:
             task = progress.add_task("ingesting", total=len(files))
             report = run_ingest(

@@ -113,6 +113,10 @@ class Connector(ABC):
     def columns(self, ctx: LoadContext, raw_columns: Sequence[str]) -> Mapping[str, Expr]:
         """Map raw columns to FOCUS columns; FOCUS columns left out become NULL."""
 
+    def default_source(self, ctx: LoadContext) -> str:
+        """The source name when `--source` is not given (the format name by default)."""
+        return self.format
+
 
 def require(raw_columns: Iterable[str], needed: Iterable[str], fmt: str) -> None:
     """Fail with the list of missing columns when a format's required columns are absent."""
@@ -129,11 +133,11 @@ def _open_text(file: LocalFile) -> IO[str]:
     return open(file.path, encoding="utf-8-sig", errors="replace", newline="")
 
 
-def read_header(file: LocalFile) -> list[str]:
+def read_header(file: LocalFile, delimiter: str = ",") -> list[str]:
     """The CSV header row (BOM stripped, names trimmed), or [] for an empty file."""
     try:
         with _open_text(file) as fh:
-            first = next(csv.reader(fh), [])
+            first = next(csv.reader(fh, delimiter=delimiter), [])
     except (OSError, EOFError, zlib.error) as exc:
         raise IngestError(f"cannot read: {exc}", file=file.display) from None
     return [c.strip() for c in first]
@@ -193,7 +197,7 @@ def load_csv(
     Everything is read as text so that conversions happen in the mapping, where a failure can be
     traced to its row and column. `NULL` and empty strings are nulls (FOCUS samples use `NULL`).
     """
-    header = read_header(file)
+    header = read_header(file, delimiter or ",")
     if not header or header == [""]:
         raise IngestError("empty file: no header row", file=file.display)
     options = {

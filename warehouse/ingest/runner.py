@@ -77,7 +77,7 @@ def finalize(exprs: Mapping[str, Expr]) -> dict[str, Expr]:
         e = exprs.get(column.name)
         if e is None:
             continue
-        if column.name in ("BillingCurrency", "PricingCurrency"):
+        if column.name == "BillingCurrency":
             e = upper(e)
         if column.is_decimal and e.typed != DECIMAL_TYPE:
             e = dec(e)
@@ -253,7 +253,13 @@ def run_ingest(
             view = f"raw_{ingest_id[:8]}_{index}"
             exprs = _prepare(ctx, connectors[name], file, view)
             prepared.append(
-                _Prepared(file=file, format=name, source=source or name, view=view, exprs=exprs)
+                _Prepared(
+                    file=file,
+                    format=name,
+                    source=source or connectors[name].default_source(ctx),
+                    view=view,
+                    exprs=exprs,
+                )
             )
         report = _transaction(ctx, prepared, connectors, ingest_id, started, clock, on_file)
     finally:
