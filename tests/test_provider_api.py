@@ -284,3 +284,31 @@ def test_pull_provider_uses_config_and_environment(
         pull_provider("openai", days=1, config=config, workdir=tmp_path, environ={}, http=http)
     with pytest.raises(IngestError, match="unknown provider 'gemini'; valid: openai, anthropic"):
         pull_provider("gemini", days=1, config=config, workdir=tmp_path, environ={}, http=http)
+
+
+def test_cli_ingest_from_openai(
+    api: FakeApi,
+    shared_data: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from tests.cli_helpers import run_cli
+
+    api.replies["/v1/organization/costs"] = [Reply(200, p) for p in _openai_pages(shared_data)]
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "finops.yaml").write_text(
+        f"openai:\n  base_url: {api.base_url}\n  admin_key_env: CLI_OAI_KEY\n"
+    )
+    monkeypatch.setenv("FINOPS_HOME", str(home))
+    monkeypatch.setenv("CLI_OAI_KEY", OPENAI_KEY)
+    result = run_cli(capsys, "ingest", "--from", "openai", "--days", "2", "--json")
+    assert result.code == 0, result.err
+    doc = result.json()
+    assert doc["rows"] == 2 and doc["files"][0]["format"] == "openai"
+    assert OPENAI_KEY not in result.out + result.err
+    _no_secret_anywhere(home, OPENAI_KEY)
+    monkeypatch.delenv("CLI_OAI_KEY")
+    missing = run_cli(capsys, "ingest", "--from", "openai")
+    assert missing.code == 1 and "CLI_OAI_KEY" in missing.err
