@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from warehouse.demo import write_scale
 
 from agent.config import Config
 from bench.timing import median_seconds
 from tools.query import DuckDBEngine
 from tools.spend import SpendQuery, spend
 from warehouse.db import connect
+from warehouse.demo import write_scale
 from warehouse.ingest import LocalFile, run_ingest
 
 
