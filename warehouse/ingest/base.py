@@ -185,7 +185,14 @@ def probe(file: LocalFile) -> Probe:
 
 
 def _duck_error(file: LocalFile, exc: Exception) -> IngestError:
-    message = str(exc).split("\n\n")[0].strip()
+    """One line from DuckDB's (often multi-line) reader error, keeping the line/column facts."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    keep = [
+        ln
+        for ln in lines[1:]
+        if ln.startswith(("Number of expected", "Actual number", "Line:", "Original Line"))
+    ]
+    message = "; ".join([lines[0] if lines else type(exc).__name__, *keep[:2]])
     return IngestError(message, file=file.display)
 
 
