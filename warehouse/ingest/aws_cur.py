@@ -24,7 +24,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from agent.errors import IngestError
-from warehouse.ingest.base import Connector, LoadContext, LocalFile, Probe, load_csv, load_parquet
+from warehouse.ingest.base import (
+    Connector,
+    LoadContext,
+    LocalFile,
+    Probe,
+    load_csv,
+    load_parquet,
+    parse_service_table,
+)
 from warehouse.ingest.exprs import (
     Expr,
     cast,
@@ -117,17 +125,7 @@ Mobile/Other (Mobile): AWSDeviceFarm AmazonPinpoint
 """FOCUS 1.2 ServiceCategory/ServiceSubcategory per `line_item_product_code`; default Other."""
 
 
-def _service_table() -> dict[str, tuple[str, str]]:
-    table: dict[str, tuple[str, str]] = {}
-    for line in _SERVICES.strip().splitlines():
-        head, _, codes = line.partition(": ")
-        category, _, subcategory = head.partition("/")
-        for code in codes.split():
-            table[code] = (category, subcategory)
-    return table
-
-
-_SERVICE_TABLE = _service_table()
+_SERVICE_TABLE = parse_service_table(_SERVICES)
 
 
 def service_category(product_code: str) -> tuple[str, str]:

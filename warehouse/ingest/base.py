@@ -34,6 +34,7 @@ __all__ = [
     "load_csv",
     "load_parquet",
     "load_records",
+    "parse_service_table",
     "read_json_document",
     "require",
 ]
@@ -116,6 +117,20 @@ class Connector(ABC):
     def default_source(self, ctx: LoadContext) -> str:
         """The source name when `--source` is not given (the format name by default)."""
         return self.format
+
+
+def parse_service_table(text: str) -> dict[str, tuple[str, str]]:
+    """Parse `Category/Subcategory (X): code code …` lines into {code: (category, subcategory)}.
+
+    Connectors keep their provider's service → FOCUS ServiceCategory table as such text.
+    """
+    table: dict[str, tuple[str, str]] = {}
+    for line in text.strip().splitlines():
+        head, _, codes = line.partition(": ")
+        category, _, subcategory = head.partition("/")
+        for code in codes.split():
+            table[code] = (category, subcategory)
+    return table
 
 
 def require(raw_columns: Iterable[str], needed: Iterable[str], fmt: str) -> None:

@@ -23,7 +23,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from warehouse.ingest.base import Connector, LoadContext, LocalFile, Probe, load_csv, require
+from warehouse.ingest.base import (
+    Connector,
+    LoadContext,
+    LocalFile,
+    Probe,
+    load_csv,
+    parse_service_table,
+    require,
+)
 from warehouse.ingest.exprs import Expr, col, dec, json_obj, lit, null, sql, ts, typed
 
 __all__ = ["OciConnector", "service_category"]
@@ -65,17 +73,7 @@ AI and Machine Learning/Generative AI: GENERATIVE_AI
 """FOCUS 1.2 ServiceCategory/ServiceSubcategory per `product/service`; default Other."""
 
 
-def _service_table() -> dict[str, tuple[str, str]]:
-    table: dict[str, tuple[str, str]] = {}
-    for line in _SERVICES.strip().splitlines():
-        pair, _, names = line.partition(": ")
-        category, _, subcategory = pair.partition("/")
-        for name in names.split():
-            table[name] = (category, subcategory)
-    return table
-
-
-_SERVICE_TABLE = _service_table()
+_SERVICE_TABLE = parse_service_table(_SERVICES)
 
 
 def service_category(service: str) -> tuple[str, str]:
