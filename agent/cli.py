@@ -19,7 +19,7 @@ __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="finops",
-    help="Agentic FinOps: FOCUS cost warehouse, spend queries and (soon) an approval-gated agent.",
+    help="Agentic FinOps: FOCUS cost warehouse, spend queries and an approval-gated agent.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -41,9 +41,9 @@ def _global(
 
 
 def _register() -> None:
-    from agent import cli_demo, cli_ingest, cli_spend
+    from agent import cli_agent, cli_demo, cli_ingest, cli_spend
 
-    for module in (cli_ingest, cli_spend, cli_demo):
+    for module in (cli_ingest, cli_spend, cli_demo, cli_agent):
         module.register(app)
 
 

@@ -10,14 +10,23 @@ from __future__ import annotations
 import os
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agent.errors import ConfigError
 
-__all__ = ["Config", "Home", "SnowflakeConfig", "WarehouseConfig", "load_config"]
+__all__ = [
+    "ApprovalsConfig",
+    "BudgetConfig",
+    "Config",
+    "Home",
+    "ModelsConfig",
+    "SnowflakeConfig",
+    "WarehouseConfig",
+    "load_config",
+]
 
 
 class _Strict(BaseModel):
@@ -58,6 +67,47 @@ def _default_anthropic() -> ProviderApiConfig:
     )
 
 
+class ApprovalsConfig(_Strict):
+    """How proposals are decided: expiry, and which action types need two distinct approvers."""
+
+    expiry_hours: float = Field(default=72, gt=0, le=24 * 30)
+    execution_lease_minutes: float = Field(
+        default=15,
+        gt=0,
+        description="An execution not finished after this long is marked failed, outcome "
+        "unknown (never retried).",
+    )
+    two_person: list[str] = Field(
+        default_factory=list, description="Action types that need two distinct approvers."
+    )
+
+
+class BudgetConfig(_Strict):
+    """The agent's own LLM spend caps (USD) and per-run call caps. Checked before each call."""
+
+    per_run_usd: Decimal = Field(default=Decimal("0.50"), ge=0)
+    per_day_usd: Decimal = Field(default=Decimal("5.00"), ge=0)
+    per_month_usd: Decimal = Field(default=Decimal("50.00"), ge=0)
+    max_model_calls_per_run: int = Field(default=12, ge=1)
+    max_tool_calls_per_run: int = Field(default=20, ge=0)
+    max_output_tokens: int = Field(default=2048, ge=16)
+
+
+class ModelsConfig(_Strict):
+    """Which chat model answers: `auto` picks Anthropic, then OpenAI, by which key is set, and
+    the offline planner when neither is; the other provider is the fallback on errors."""
+
+    provider: Literal["auto", "offline", "anthropic", "openai"] = "auto"
+    anthropic_model: str = "claude-sonnet-4-6"
+    openai_model: str = "gpt-5-mini"
+    anthropic_key_env: str = "ANTHROPIC_API_KEY"
+    openai_key_env: str = "OPENAI_API_KEY"
+    anthropic_base_url: str | None = None
+    openai_base_url: str | None = None
+    max_retries: int = Field(default=2, ge=0, le=10)
+    timeout_seconds: float = Field(default=60, gt=0)
+
+
 class Config(_Strict):
     """The whole `finops.yaml`. Every section is optional; defaults suit the embedded demo."""
 
@@ -70,6 +120,13 @@ class Config(_Strict):
     snowflake: SnowflakeConfig = Field(default_factory=SnowflakeConfig)
     openai: ProviderApiConfig = Field(default_factory=_default_openai)
     anthropic: ProviderApiConfig = Field(default_factory=_default_anthropic)
+    approvers: list[str] = Field(
+        default_factory=list,
+        description="User ids allowed to approve proposals. Empty: nobody can approve.",
+    )
+    approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    models: ModelsConfig = Field(default_factory=ModelsConfig)
 
     @field_validator("reporting_currency")
     @classmethod

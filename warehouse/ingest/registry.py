@@ -25,6 +25,7 @@ FORMATS: dict[str, str] = {
     "opencost": "warehouse.ingest.opencost:OpenCostConnector",
     "snowflake": "warehouse.ingest.snowflake:SnowflakeConnector",
     "mapped": "warehouse.ingest.mapped:MappedConnector",
+    "finops-agent": "warehouse.ingest.agent_spend:AgentSpendConnector",
 }
 """Format name → `module:Class` of its connector."""
 
@@ -39,7 +40,7 @@ DETECTION_ORDER: tuple[str, ...] = (
     "anthropic",
     "opencost",
 )
-"""`mapped` is never guessed: it needs a mapping file."""
+"""Never guessed: `mapped` (needs a mapping file) and `finops-agent` (the agent writes it)."""
 
 
 @cache

@@ -1,0 +1,186 @@
+"""The SQL guard: one read-only SELECT over the warehouse tables, with row and time limits.
+
+Three layers, each sufficient for writes and file access on its own:
+1. `check_select` parses the text with sqlglot and admits exactly one query (SELECT, set
+   operations, CTEs) whose tables are only the allowed warehouse tables or its own CTEs, with no
+   table functions, file paths or system functions anywhere in the tree.
+2. `open_readonly` opens the warehouse read-only with external (file and network) access
+   disabled and the configuration locked, so even SQL that slipped past the parser cannot write,
+   read files, load extensions or turn the settings back on.
+3. `run_guarded` caps the rows returned and interrupts the query after a time limit.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, cast
+
+import duckdb
+import sqlglot
+from pydantic import BaseModel
+from sqlglot import exp
+
+from agent.errors import QueryError
+
+__all__ = ["ALLOWED_TABLES", "GuardedQueryResult", "check_select", "open_readonly", "run_guarded"]
+
+ALLOWED_TABLES = frozenset({"costs", "ingests"})
+_QUERY_TYPES = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery)
+_FORBIDDEN_NODES = (
+    exp.Insert,
+    exp.Update,
+    exp.Delete,
+    exp.Merge,
+    exp.Create,
+    exp.Drop,
+    exp.Alter,
+    exp.Copy,
+    exp.Command,
+    exp.Pragma,
+    exp.Set,
+    exp.Attach,
+    exp.Detach,
+    exp.Install,
+    exp.Use,
+    exp.TruncateTable,
+    exp.Into,
+    exp.LoadData,
+    exp.Export,
+)
+_DENIED_PREFIXES = ("read_", "duckdb_", "pragma_", "sniff_", "glob", "query", "getenv")
+_DENIED_SUFFIXES = ("_scan", "_attach")
+_READONLY_CONFIG: dict[str, str | bool | int | float | list[str]] = {
+    "enable_external_access": False,
+    "autoload_known_extensions": False,
+    "autoinstall_known_extensions": False,
+    "allow_community_extensions": False,
+    "lock_configuration": True,
+}
+
+
+class GuardedQueryResult(BaseModel):
+    """Rows of one guarded query (JSON-friendly values), and whether the row cap cut it."""
+
+    sql: str
+    columns: list[str]
+    rows: list[list[Any]]
+    row_count: int
+    truncated: bool
+    elapsed_ms: int
+
+
+def _parse_one(sql: str) -> exp.Expression:
+    if not sql.strip():
+        raise QueryError("the SQL is empty")
+    try:
+        statements = [s for s in sqlglot.parse(sql, read="duckdb") if s is not None]
+    except sqlglot.errors.ParseError as exc:
+        raise QueryError(f"SQL does not parse: {str(exc).splitlines()[0]}") from None
+    if len(statements) != 1:
+        raise QueryError(f"exactly one statement is allowed, got {len(statements)}")
+    return cast(exp.Expression, statements[0])
+
+
+def _function_name(node: exp.Func) -> str:
+    if isinstance(node, exp.Anonymous):
+        return str(node.this).lower()
+    return node.sql_name().lower()
+
+
+def check_select(sql: str, *, allowed_tables: frozenset[str] = ALLOWED_TABLES) -> str:
+    """The normalized single SELECT, or QueryError saying precisely why it is refused."""
+    tree = _parse_one(sql)
+    if not isinstance(tree, _QUERY_TYPES):
+        raise QueryError(f"only SELECT queries are allowed, got {tree.key.upper()}")
+    for node in tree.walk():
+        if isinstance(node, _FORBIDDEN_NODES):
+            raise QueryError(f"{node.key.upper()} is not allowed in a read-only query")
+    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
+    for table in tree.find_all(exp.Table):
+        if not isinstance(table.this, exp.Identifier):
+            raise QueryError(f"table functions are not allowed: {table.this.sql('duckdb')}")
+        if table.args.get("catalog") or table.args.get("db"):
+            raise QueryError(f"only unqualified tables are allowed, got {table.sql('duckdb')}")
+        name = table.name.lower()
+        if name not in allowed_tables and name not in ctes:
+            allowed = ", ".join(sorted(allowed_tables))
+            raise QueryError(f"table {table.name!r} is not allowed; query only {allowed}")
+    for func in tree.find_all(exp.Func):
+        name = _function_name(func)
+        if name.startswith(_DENIED_PREFIXES) or name.endswith(_DENIED_SUFFIXES):
+            raise QueryError(f"function {name}() is not allowed in a read-only query")
+    return tree.sql(dialect="duckdb")
+
+
+def open_readonly(path: Path) -> duckdb.DuckDBPyConnection:
+    """The warehouse opened read-only, without file/network access, with settings locked."""
+    available = {
+        r[0] for r in duckdb.connect().execute("SELECT name FROM duckdb_settings()").fetchall()
+    }
+    config = {k: v for k, v in _READONLY_CONFIG.items() if k in available}
+    return duckdb.connect(str(path), read_only=True, config=config)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def _execute_with_timeout(
+    con: duckdb.DuckDBPyConnection, sql: str, timeout_s: float
+) -> tuple[list[str], list[tuple[Any, ...]]]:
+    fired = threading.Event()
+
+    def stop() -> None:
+        fired.set()
+        con.interrupt()
+
+    timer = threading.Timer(timeout_s, stop)
+    timer.start()
+    try:
+        cur = con.execute(sql)
+        rows = cur.fetchall()
+        columns = [d[0] for d in cur.description or []]
+    except duckdb.InterruptException:
+        raise QueryError(f"query exceeded the {timeout_s:g} s time limit") from None
+    except duckdb.Error as exc:
+        if fired.is_set():
+            raise QueryError(f"query exceeded the {timeout_s:g} s time limit") from None
+        raise QueryError(f"query failed: {str(exc).splitlines()[0]}") from None
+    finally:
+        timer.cancel()
+    return columns, rows
+
+
+def run_guarded(
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    *,
+    max_rows: int = 200,
+    timeout_s: float = 10.0,
+    allowed_tables: frozenset[str] = ALLOWED_TABLES,
+) -> GuardedQueryResult:
+    """Check, then run with at most `max_rows` rows and within `timeout_s` seconds."""
+    checked = check_select(sql, allowed_tables=allowed_tables)
+    limited = f"SELECT * FROM ({checked}) AS q LIMIT {int(max_rows) + 1}"
+    started = time.perf_counter()
+    columns, rows = _execute_with_timeout(con, limited, timeout_s)
+    elapsed = int((time.perf_counter() - started) * 1000)
+    kept = rows[:max_rows]
+    return GuardedQueryResult(
+        sql=limited,
+        columns=columns,
+        rows=[[_jsonable(v) for v in r] for r in kept],
+        row_count=len(kept),
+        truncated=len(rows) > max_rows,
+        elapsed_ms=elapsed,
+    )

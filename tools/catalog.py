@@ -1,0 +1,15 @@
+"""The complete tool registry: importing this module registers every tool and action."""
+
+from __future__ import annotations
+
+from tools import proposal_tools, spend_tools, sql_tool, tickets
+from tools.registry import REGISTRY, ToolRegistry
+
+__all__ = ["registry"]
+
+_MODULES = (spend_tools, sql_tool, proposal_tools, tickets)
+
+
+def registry() -> ToolRegistry:
+    """Every registered tool and action."""
+    return REGISTRY

@@ -1,0 +1,48 @@
+"""What every tool receives: config, the warehouse, the state store and ledger, and a clock.
+
+Tools never open connections or read the environment themselves; the runtime builds one context
+per run (tests build one over a temporary home), which keeps tools pure and testable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+import duckdb
+
+from agent.config import Config
+from guardrails.approvals import Ledger
+from guardrails.audit import AuditLog
+from guardrails.store import StateStore
+from tools.query import DuckDBEngine, Engine
+
+__all__ = ["ToolContext"]
+
+
+@dataclass
+class ToolContext:
+    """Injected dependencies of tool calls within one run.
+
+    `warehouse` opens (once) the connection the read tools use; for the agent it is read-only
+    with external file and network access disabled.
+    """
+
+    config: Config
+    store: StateStore
+    ledger: Ledger
+    audit: AuditLog
+    clock: Callable[[], datetime]
+    warehouse: Callable[[], duckdb.DuckDBPyConnection]
+    actor: str = "agent"
+    run_id: str | None = None
+    _engine: Engine | None = field(default=None, repr=False)
+
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = DuckDBEngine(self.warehouse())
+        return self._engine
+
+    def today(self) -> date:
+        return self.clock().date()
