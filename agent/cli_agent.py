@@ -11,6 +11,7 @@ from agent.errors import FinopsError
 from agent.render import err_console, money, out_console, print_json, table
 from agent.runtime import Runtime
 from guardrails.approvals import Proposal
+from tools.tickets import close_ticket, list_tickets
 
 __all__ = ["register"]
 
@@ -221,9 +222,53 @@ def _brief(payload: dict[str, object]) -> str:
     return text if len(text) <= 90 else text[:87] + "..."
 
 
+tickets_app = typer.Typer(help="The local tickets table (tickets opened by approved proposals).")
+
+
+@tickets_app.callback(invoke_without_command=True)
+def tickets_list(
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option("--status", help="open or closed.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List tickets, newest first."""
+    if ctx.invoked_subcommand is not None:
+        return
+    rt = _runtime(ctx)
+    try:
+        items = list_tickets(rt.tool_context("cli", None), status)
+    finally:
+        rt.close()
+    if as_json:
+        print_json({"tickets": [t.model_dump(mode="json") for t in items]})
+        return
+    rows = [
+        (f"#{t.id}", t.status, t.priority, t.owner or "", t.title, t.proposal_id or "")
+        for t in items
+    ]
+    head = ["ticket", "status", "priority", "owner", "title", "proposal"]
+    out_console.print(table(f"Tickets ({status or 'all'})", head, rows))
+
+
+@tickets_app.command("close")
+def tickets_close(
+    ctx: typer.Context,
+    ticket_id: Annotated[int, typer.Argument(help="Ticket number.")],
+    by: Annotated[str, typer.Option("--by", help="Who closes it (recorded in the audit log).")],
+) -> None:
+    """Close a ticket (for example to roll back an approved `open_ticket`)."""
+    rt = _runtime(ctx)
+    try:
+        ticket = close_ticket(rt.tool_context("cli", None), ticket_id, by)
+    finally:
+        rt.close()
+    out_console.print(f"ticket #{ticket.id} closed by {by}.")
+
+
 def register(app: typer.Typer) -> None:
     app.command("ask")(ask_command)
     app.add_typer(proposals_app, name="proposals")
     app.command("approve")(approve_command)
     app.command("reject")(reject_command)
     app.command("audit")(audit_command)
+    app.add_typer(tickets_app, name="tickets")

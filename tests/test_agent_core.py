@@ -366,3 +366,15 @@ def test_audit_chain_covers_the_whole_path(rt: Runtime) -> None:
     report = rt.audit.verify()
     assert not report.ok and report.first_bad_seq == seq
     assert "modified" in (report.problem or "")
+
+
+def test_a_thread_keeps_the_conversation(rt: Runtime) -> None:
+    handle = scripted(AIMessage("First answer."), AIMessage("Second answer."))
+    rt._models = [handle]
+    first = rt.ask("how much did we spend?")
+    second = rt.ask("and last week?", thread_id=first.thread_id)
+    assert second.answer == "Second answer." and second.thread_id == first.thread_id
+    prompt = [m.content for m in handle.chat.seen[-1]]
+    assert "how much did we spend?" in prompt and "First answer." in prompt
+    other = rt.ask("new topic")
+    assert other.thread_id != first.thread_id

@@ -12,12 +12,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from agent.errors import QueryError
 from guardrails.approvals import Proposal, ProposalDraft
 from guardrails.store import utc_text
 from tools.context import ToolContext
 from tools.registry import REGISTRY, ActionSpec
 
-__all__ = ["Ticket", "TicketArgs", "list_tickets"]
+__all__ = ["Ticket", "TicketArgs", "close_ticket", "list_tickets"]
 
 _PERMS = ("tickets:create",)
 
@@ -99,7 +100,7 @@ def _create(ctx: ToolContext, proposal: Proposal) -> dict[str, Any]:
             ),
         )
         ticket_id = cur.lastrowid
-    return {"ticket_id": ticket_id, "rollback": f"finops tickets close {ticket_id}"}
+    return {"ticket_id": ticket_id, "rollback": f"finops tickets close {ticket_id} --by USER"}
 
 
 REGISTRY.action(
@@ -111,3 +112,19 @@ def list_tickets(ctx: ToolContext, status: str | None = None) -> list[Ticket]:
     """Tickets in the local table, newest first."""
     sql = "SELECT * FROM tickets" + (" WHERE status = ?" if status else "") + " ORDER BY id DESC"
     return [Ticket(**dict(r)) for r in ctx.store.query(sql, (status,) if status else ())]
+
+
+def close_ticket(ctx: ToolContext, ticket_id: int, by: str) -> Ticket:
+    """Close an open ticket (a person's action, e.g. the rollback of `open_ticket`); audited."""
+    with ctx.store.transaction() as conn:
+        cur = conn.execute(
+            "UPDATE tickets SET status = 'closed' WHERE id = ? AND status = 'open'", (ticket_id,)
+        )
+        if cur.rowcount != 1:
+            exists = conn.execute(
+                "SELECT status FROM tickets WHERE id = ?", (ticket_id,)
+            ).fetchone()
+            why = f"is already {exists[0]}" if exists else "does not exist"
+            raise QueryError(f"ticket #{ticket_id} {why}")
+        ctx.audit.append("ticket_closed", by, {"ticket_id": ticket_id})
+    return next(t for t in list_tickets(ctx) if t.id == ticket_id)
