@@ -17,6 +17,7 @@ from langgraph.types import interrupt
 
 from agent.state import ActionState
 from guardrails.approvals import Proposal
+from guardrails.policy import policy_problem
 from tools.context import ToolContext
 from tools.registry import ToolRegistry
 
@@ -65,12 +66,11 @@ class ActionNodes:
         claimed = ledger.claim(pid, self.executor)
         if claimed is None:
             return {"decision": ledger.get(pid).status}
-        action = self.registry.actions.get(claimed.action)
-        problem = (
-            f"no action {claimed.action!r} is registered (policy default: deny)"
-            if action is None
-            else action.precheck(self.ctx, claimed)
+        problem = policy_problem(
+            self.ctx.config, self.ctx.store, claimed, self.registry.actions, self.ctx.clock()
         )
+        if problem is None:
+            problem = self.registry.actions[claimed.action].precheck(self.ctx, claimed)
         if problem:
             ledger.finish(pid, ok=False, result={"error": f"re-validation failed: {problem}"})
             return {"decision": "failed"}
@@ -88,6 +88,10 @@ class ActionNodes:
             # another process is executing it, or crashed while doing so: never run it again
             return {"decision": ledger.get(pid).status}
         proposal = ledger.get(pid)
+        if self.ctx.config.approvals.dry_run:
+            outcome = {"dry_run": True, "would": proposal.summary}
+            ledger.finish(pid, ok=True, result=outcome)
+            return {"decision": "done", "outcome": outcome}
         try:
             outcome = self.registry.actions[proposal.action].execute(self.ctx, proposal)
         except Exception as exc:

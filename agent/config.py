@@ -71,6 +71,16 @@ class ApprovalsConfig(_Strict):
     """How proposals are decided: expiry, and which action types need two distinct approvers."""
 
     expiry_hours: float = Field(default=72, gt=0, le=24 * 30)
+    blocked_actions: list[str] = Field(
+        default_factory=list, description="Action types that never execute, even if approved."
+    )
+    max_executions_per_day: int = Field(
+        default=50, ge=0, description="Executions of one action type that may start per UTC day."
+    )
+    dry_run: bool = Field(
+        default=False,
+        description="Approved proposals are re-validated and recorded but nothing is changed.",
+    )
     execution_lease_minutes: float = Field(
         default=15,
         gt=0,

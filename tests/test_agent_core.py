@@ -24,9 +24,9 @@ def ticket_count(rt: Runtime) -> int:
     return int(rt.store.query("SELECT count(*) FROM tickets")[0][0])
 
 
-def propose(rt: Runtime) -> str:
+def propose(rt: Runtime, ticket: dict[str, str] = TICKET) -> str:
     """Run a chat turn whose model calls open_ticket; return the proposal id."""
-    rt._models = [scripted(call("open_ticket", TICKET), AIMessage("Proposed."))]
+    rt._models = [scripted(call("open_ticket", ticket), AIMessage("Proposed."))]
     result = rt.ask("open a ticket for payments")
     assert result.proposals, result
     return result.proposals[0]
@@ -378,3 +378,36 @@ def test_a_thread_keeps_the_conversation(rt: Runtime) -> None:
     assert "how much did we spend?" in prompt and "First answer." in prompt
     other = rt.ask("new topic")
     assert other.thread_id != first.thread_id
+
+
+def test_policy_blocks_and_caps_executions(tmp_path: Path, clock: Clock) -> None:
+    blocked = make_runtime(tmp_path / "a", clock, approvals={"blocked_actions": ["open_ticket"]})
+    pid = propose(blocked)
+    p = blocked.approve(pid, "alice").proposal
+    assert p.status == "failed" and "blocked by config" in (p.result or {})["error"]
+    assert ticket_count(blocked) == 0
+    blocked.close()
+    capped = make_runtime(tmp_path / "b", clock, approvals={"max_executions_per_day": 1})
+    first, second = propose(capped), propose(capped, {**TICKET, "title": "Another one"})
+    assert capped.approve(first, "alice").proposal.status == "done"
+    p = capped.approve(second, "alice").proposal
+    assert p.status == "failed" and "max_executions_per_day" in (p.result or {})["error"]
+    assert ticket_count(capped) == 1
+    capped.close()
+
+
+def test_identical_open_ticket_fails_revalidation(rt: Runtime) -> None:
+    first, second = propose(rt), propose(rt)
+    assert rt.approve(first, "alice").proposal.status == "done"
+    p = rt.approve(second, "alice").proposal
+    assert p.status == "failed" and "identical open ticket #1" in (p.result or {})["error"]
+    assert ticket_count(rt) == 1
+
+
+def test_dry_run_records_but_changes_nothing(tmp_path: Path, clock: Clock) -> None:
+    rt = make_runtime(tmp_path / "h", clock, approvals={"dry_run": True})
+    pid = propose(rt)
+    p = rt.approve(pid, "alice").proposal
+    assert p.status == "done" and p.result == {"dry_run": True, "would": p.summary}
+    assert ticket_count(rt) == 0
+    rt.close()
