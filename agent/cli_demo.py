@@ -15,6 +15,7 @@ from rich.progress import Progress
 from agent.context import AppContext
 from agent.errors import FinopsError
 from agent.render import err_console, money, out_console, print_json, table
+from agent.runtime import AskResult, Runtime
 from tools.spend import MoversResult, SpendQuery, SpendResult, spend, top_movers
 from warehouse.demo import DEMO_END, DEMO_SEED, DemoFile, build_demo, write_scale
 
@@ -33,6 +34,35 @@ def _overview(app: AppContext, end: date) -> tuple[SpendResult, MoversResult]:
         top=5,
     )
     return by_provider, movers
+
+
+DEMO_QUESTION = "what did we spend on AWS last month by service?"
+"""The question the demo puts to the agent (offline planner, no key needed)."""
+
+
+def _ask_agent(app: AppContext) -> AskResult:
+    """One chat run on the demo data through the real chat graph, with the offline planner."""
+    rt = Runtime(app)
+    try:
+        return rt.ask(DEMO_QUESTION, model="offline")
+    finally:
+        rt.close()
+
+
+def _print_answer(answer: AskResult, next_since: date) -> None:
+    out_console.print(f"Agent ({answer.model}) · {DEMO_QUESTION}")
+    out_console.print(answer.answer, markup=False, soft_wrap=True)
+    tools = ", ".join(c.name for c in answer.tool_calls) or "none"
+    out_console.print(
+        f"tools: {tools} · {answer.usage.model_calls} model call(s) · "
+        f"{money(answer.usage.cost_usd, 'USD')} · thread {answer.thread_id}"
+    )
+    out_console.print(
+        "Next: finops spend --by tag:team --top 8 · finops spend --by SkuId --unit Tokens "
+        "--per 1000000 · finops spend --grain day --since "
+        f"{next_since} --filter ProviderName=Anthropic · "
+        'finops ask "top movers last week"'
+    )
 
 
 def _print_overview(rows: int, out_dir: Path, totals: SpendResult, movers: MoversResult) -> None:
@@ -68,11 +98,6 @@ def _print_overview(rows: int, out_dir: Path, totals: SpendResult, movers: Mover
             moved,
             right=(2, 3, 4),
         )
-    )
-    out_console.print(
-        "Next: finops spend --by tag:team --top 8 · finops spend --by SkuId --unit Tokens "
-        "--per 1000000 · finops spend --grain day --since "
-        f"{movers.current_since} --filter ProviderName=Anthropic"
     )
 
 
@@ -112,6 +137,7 @@ def demo_command(
             app.warehouse(), app.config, out_dir, seed=seed, end=last, days=days, on_file=advance
         )
     totals, movers = _overview(app, last)
+    answer = _ask_agent(app)
     if as_json:
         print_json(
             {
@@ -120,10 +146,12 @@ def demo_command(
                 "ground_truth": str(result.manifest.ground_truth_path),
                 "by_provider": totals.model_dump(mode="json"),
                 "movers": movers.model_dump(mode="json"),
+                "agent": answer.model_dump(mode="json"),
             }
         )
     else:
         _print_overview(result.rows, out_dir, totals, movers)
+        _print_answer(answer, movers.current_since)
 
 
 def register(app: typer.Typer) -> None:

@@ -27,10 +27,21 @@ def test_demo_builds_warehouse_and_overview(
     assert total == Decimal(truth["total_cost"])
     assert total == sum(Decimal(t["billed_cost"]) for t in truth["totals"].values())
     assert doc["movers"]["current_until"] == "2026-11-27"
+    agent = doc["agent"]  # the offline planner answered through the real chat graph
+    assert [c["name"] for c in agent["tool_calls"]] == ["spend_breakdown"]
+    aws = run_cli(
+        capsys,
+        *("spend", "--since", "2026-10-01", "--until", "2026-10-31"),
+        *("--filter", "ProviderName=AWS", "--json"),
+    ).json()
+    assert f"Total: USD {Decimal(aws['total']):,.2f}." in agent["answer"]
+    assert "2026-10-01..2026-10-31" in agent["answer"]
+    assert Decimal(agent["usage"]["cost_usd"]) == 0
     again = run_cli(capsys, "demo", "--json").json()
     assert Decimal(again["by_provider"]["total"]) == total  # re-running replaces, never doubles
     human = run_cli(capsys, "demo").out
     assert "Billed cost by provider" in human and "USD" in human and "2026-11-27" in human
+    assert "Amazon Elastic Compute Cloud: USD" in human
 
 
 def test_demo_scale_writes_parquet(
