@@ -15,7 +15,7 @@ import os
 import sqlite3
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -235,7 +235,8 @@ class Runtime:
             self._ro = None
 
     def _sync_own_spend(self) -> None:
-        """Write today's agent LLM spend to the warehouse as FOCUS rows (source finops-agent)."""
+        """Write the agent's LLM spend of today and yesterday (a run may cross midnight) to the
+        warehouse as FOCUS rows (source finops-agent)."""
         if not self.app.warehouse_path.exists():
             return
         sync_agent_spend(
@@ -243,7 +244,7 @@ class Runtime:
             self.store,
             self.app.config,
             out_dir=self.app.home.path / "agent-spend",
-            days=[self.clock().date()],
+            days=[self.clock().date() - timedelta(days=1), self.clock().date()],
         )
         self.app.close()
 

@@ -91,6 +91,18 @@ def _function_name(node: exp.Func) -> str:
     return node.sql_name().lower()
 
 
+def _ctes_in_scope(node: exp.Expression) -> set[str]:
+    """CTE names visible where `node` sits: those of the WITH clauses of its ancestors only."""
+    names: set[str] = set()
+    parent = node.parent
+    while parent is not None:
+        with_ = parent.args.get("with") or parent.args.get("with_")
+        if isinstance(with_, exp.With):
+            names.update(cte.alias_or_name.lower() for cte in with_.expressions)
+        parent = parent.parent
+    return names
+
+
 def check_select(sql: str, *, allowed_tables: frozenset[str] = ALLOWED_TABLES) -> str:
     """The normalized single SELECT, or QueryError saying precisely why it is refused."""
     tree = _parse_one(sql)
@@ -99,14 +111,13 @@ def check_select(sql: str, *, allowed_tables: frozenset[str] = ALLOWED_TABLES) -
     for node in tree.walk():
         if isinstance(node, _FORBIDDEN_NODES):
             raise QueryError(f"{node.key.upper()} is not allowed in a read-only query")
-    ctes = {cte.alias_or_name.lower() for cte in tree.find_all(exp.CTE)}
     for table in tree.find_all(exp.Table):
         if not isinstance(table.this, exp.Identifier):
             raise QueryError(f"table functions are not allowed: {table.this.sql('duckdb')}")
         if table.args.get("catalog") or table.args.get("db"):
             raise QueryError(f"only unqualified tables are allowed, got {table.sql('duckdb')}")
         name = table.name.lower()
-        if name not in allowed_tables and name not in ctes:
+        if name not in allowed_tables and name not in _ctes_in_scope(table):
             allowed = ", ".join(sorted(allowed_tables))
             raise QueryError(f"table {table.name!r} is not allowed; query only {allowed}")
     for func in tree.find_all(exp.Func):
@@ -118,9 +129,8 @@ def check_select(sql: str, *, allowed_tables: frozenset[str] = ALLOWED_TABLES) -
 
 def open_readonly(path: Path) -> duckdb.DuckDBPyConnection:
     """The warehouse opened read-only, without file/network access, with settings locked."""
-    available = {
-        r[0] for r in duckdb.connect().execute("SELECT name FROM duckdb_settings()").fetchall()
-    }
+    with duckdb.connect() as probe:
+        available = {r[0] for r in probe.execute("SELECT name FROM duckdb_settings()").fetchall()}
     config = {k: v for k, v in _READONLY_CONFIG.items() if k in available}
     return duckdb.connect(str(path), read_only=True, config=config)
 
