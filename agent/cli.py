@@ -41,9 +41,9 @@ def _global(
 
 
 def _register() -> None:
-    from agent import cli_agent, cli_demo, cli_ingest, cli_spend
+    from agent import cli_agent, cli_demo, cli_ingest, cli_spend, cli_tags
 
-    for module in (cli_ingest, cli_spend, cli_demo, cli_agent):
+    for module in (cli_ingest, cli_spend, cli_demo, cli_agent, cli_tags):
         module.register(app)
 
 

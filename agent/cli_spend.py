@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from agent.cli_tags import refresh_allocation
 from agent.context import AppContext
 from agent.errors import QueryError
 from agent.render import money, out_console, print_json, table
@@ -149,6 +150,8 @@ def spend_command(
     app: AppContext = ctx.obj
     engine = app.engine()
     parsed = [parse_filter(f) for f in filters or []]
+    if "vtag:" in " ".join([*(by or []), *(f.dimension for f in parsed)]).lower():
+        refresh_allocation(app, quiet=as_json)
     d_since, d_until = _date(since, "--since"), _date(until, "--until")
     if d_since and d_until and d_until < d_since:
         raise QueryError(f"--until {d_until} is before --since {d_since}")

@@ -8,6 +8,7 @@ typo never silently disables a setting. Later features add their own sections he
 from __future__ import annotations
 
 import os
+import re
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -16,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agent.errors import ConfigError
+from tools.vtags.definitions import VirtualTag
 
 __all__ = [
     "ApprovalsConfig",
@@ -27,6 +29,9 @@ __all__ = [
     "WarehouseConfig",
     "load_config",
 ]
+
+
+_VTAG_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 
 
 class _Strict(BaseModel):
@@ -137,6 +142,20 @@ class Config(_Strict):
     approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     models: ModelsConfig = Field(default_factory=ModelsConfig)
+    virtual_tags: dict[str, VirtualTag] = Field(
+        default_factory=dict, description="Virtual tag name → definition (see tools/vtags)."
+    )
+
+    @field_validator("virtual_tags")
+    @classmethod
+    def _vtag_names(cls, value: dict[str, VirtualTag]) -> dict[str, VirtualTag]:
+        for name in value:
+            if not _VTAG_NAME.match(name):
+                raise ValueError(
+                    f"virtual tag name {name!r} must be lower case letters, digits and _ "
+                    "(starting with a letter, at most 40 characters)"
+                )
+        return value
 
     @field_validator("reporting_currency")
     @classmethod

@@ -39,6 +39,7 @@ from prompts import load_prompt
 from tools.catalog import registry as default_registry
 from tools.context import ToolContext
 from tools.registry import ToolRegistry
+from tools.vtags.allocate import ensure_allocation
 from warehouse.ingest.agent_spend import sync_agent_spend
 from warehouse.ingest.ai_common import load_price_table
 
@@ -225,6 +226,8 @@ class Runtime:
             path = self.app.warehouse_path
             if not path.exists():
                 raise QueryError(f"no warehouse at {path}; run `finops demo` or `finops ingest`")
+            if self.app.config.virtual_tags:
+                ensure_allocation(self.app.warehouse(), self.app.config)
             self.app.close()
             self._ro = open_readonly(path)
         return self._ro

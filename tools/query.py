@@ -13,7 +13,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import duckdb
 import sqlglot
@@ -21,14 +21,20 @@ import sqlglot
 from agent.errors import QueryError
 from warehouse.schema import focus_columns
 
+if TYPE_CHECKING:
+    from tools.vtags.definitions import VirtualTag
+
 __all__ = [
     "METRICS",
     "Dimension",
     "DuckDBEngine",
     "Engine",
     "cost_expression",
+    "from_clause",
     "literal",
     "resolve_dimension",
+    "vtag_dimension",
+    "weighted",
 ]
 
 Metric = Literal["billed", "effective", "list"]
@@ -77,21 +83,42 @@ def literal(value: object) -> str:
 
 @dataclass(frozen=True)
 class Dimension:
-    """A group-by / filter dimension: its display name and SQL expression over `costs`."""
+    """A group-by / filter dimension: its display name and SQL expression over `costs`.
+
+    A virtual tag also brings the join to its allocation and a `weight` (the share of a split
+    shared cost) that every summed cost and quantity is multiplied by.
+    """
 
     name: str
     sql: str
+    join: str | None = None
+    weight: str | None = None
+
+
+def from_clause(dims: Sequence[Dimension]) -> str:
+    """`costs` plus the joins the dimensions need (each once)."""
+    joins = dict.fromkeys(d.join for d in dims if d.join)
+    return " ".join(["costs", *(j for j in joins if j)])
+
+
+def weighted(expr: str, dims: Sequence[Dimension]) -> str:
+    """A per-row amount multiplied by the dimensions' split weights (each once)."""
+    weights = [w for w in dict.fromkeys(d.weight for d in dims if d.weight) if w]
+    if not weights:
+        return expr
+    if len(weights) == 1:
+        return f"({expr} * {weights[0]})"
+    # two splits: keep the product at DECIMAL(18,12) so the sum cannot overflow DECIMAL(38)
+    return f"({expr} * CAST({' * '.join(weights)} AS DECIMAL(18,12)))"
 
 
 def _focus_lookup() -> dict[str, str]:
     return {c.name.lower(): c.name for c in focus_columns() if c.focus_type != "Decimal"}
 
 
-def resolve_dimension(spec: str) -> Dimension:
-    """Turn `ServiceName`, `servicename`, `tag:team` into a dimension, or explain what is valid.
-
-    `vtag:NAME` (virtual tags) is reserved for the allocation feature.
-    """
+def resolve_dimension(spec: str, vtags: Mapping[str, VirtualTag] | None = None) -> Dimension:
+    """Turn `ServiceName`, `servicename`, `tag:team`, `vtag:team` into a dimension, or explain
+    what is valid. Virtual tags need their definitions (`vtags`, from the config)."""
     text = spec.strip()
     if text.lower().startswith("tag:"):
         key = text[4:]
@@ -100,10 +127,7 @@ def resolve_dimension(spec: str) -> Dimension:
         path = literal(f'$."{key}"')
         return Dimension(f"tag:{key}", f"json_extract_string(Tags, {path})")
     if text.lower().startswith("vtag:"):
-        raise QueryError(
-            f"virtual tag {text[5:]!r} is not defined: virtual tags are configured under "
-            "`virtual_tags:` in finops.yaml"
-        )
+        return vtag_dimension(text[5:].strip(), vtags or {})
     canonical = _focus_lookup().get(text.lower())
     if canonical is None:
         raise QueryError(
@@ -141,4 +165,27 @@ def unconvertible_currencies(
         str(r[0])
         for r in rows
         if r[0] is not None and r[0] != reporting_currency and r[0] not in fx_rates
+    )
+
+
+def vtag_dimension(name: str, vtags: Mapping[str, VirtualTag]) -> Dimension:
+    """`vtag:NAME`: the value from the allocation, joined on the allocation key and month."""
+    from tools.vtags.sql import key_columns, key_expression
+
+    if name not in vtags:
+        defined = ", ".join(sorted(vtags)) or "none are defined"
+        raise QueryError(
+            f"virtual tag {name!r} is not defined ({defined}); virtual tags are configured under "
+            "`virtual_tags:` in finops.yaml"
+        )
+    alias = f"vt_{name}"
+    key = key_expression(key_columns(list(vtags.values())))
+    join = (
+        f"LEFT JOIN (SELECT k AS vt_k, month AS vt_month, value, share FROM vtag_alloc "
+        f"WHERE vtag = {literal(name)}) AS {alias} ON {alias}.vt_k = {key} AND "
+        f"({alias}.vt_month IS NULL OR {alias}.vt_month = "
+        f"CAST(date_trunc('month', ChargePeriodStart) AS DATE))"
+    )
+    return Dimension(
+        f"vtag:{name}", f"{alias}.value", join=join, weight=f"coalesce({alias}.share, 1)"
     )

@@ -20,10 +20,12 @@ from tools.query import (
     Dimension,
     Engine,
     cost_expression,
+    from_clause,
     literal,
     resolve_dimension,
     transpile,
     unconvertible_currencies,
+    weighted,
 )
 
 __all__ = [
@@ -112,7 +114,25 @@ def data_range(engine: Engine) -> tuple[date | None, date | None]:
     return row[0], row[1]
 
 
-def _where(since: date | None, until: date | None, filters: Sequence[Filter]) -> str:
+def _dims(config: Config, specs: Sequence[str], engine: Engine) -> list[Dimension]:
+    dims = [resolve_dimension(d, config.virtual_tags) for d in specs]
+    if any(d.join for d in dims):
+        from tools.vtags.freshness import require_fresh
+
+        require_fresh(engine, config)
+    return dims
+
+
+def _filter_dims(config: Config, filters: Sequence[Filter], engine: Engine) -> list[Dimension]:
+    return _dims(config, [f.dimension for f in filters], engine)
+
+
+def _where(
+    since: date | None,
+    until: date | None,
+    filters: Sequence[Filter],
+    config: Config | None = None,
+) -> str:
     clauses = ["1 = 1"]
     if since:
         clauses.append(f"ChargePeriodStart >= CAST({literal(since.isoformat())} AS TIMESTAMP)")
@@ -120,7 +140,7 @@ def _where(since: date | None, until: date | None, filters: Sequence[Filter]) ->
         end = (until + timedelta(days=1)).isoformat()
         clauses.append(f"ChargePeriodStart < CAST({literal(end)} AS TIMESTAMP)")
     for f in filters:
-        dim = resolve_dimension(f.dimension)
+        dim = resolve_dimension(f.dimension, config.virtual_tags if config else None)
         values = ", ".join(literal(v) for v in f.values)
         expr = f"coalesce({dim.sql}, {literal(NONE_LABEL)})"
         clauses.append(f"{expr} {'NOT IN' if f.negate else 'IN'} ({values})")
@@ -148,12 +168,19 @@ def _period_expr(grain: str) -> str:
     return f"CAST(date_trunc({literal(grain)}, ChargePeriodStart) AS DATE)"
 
 
-def _breakdown_sql(query: SpendQuery, dims: Sequence[Dimension], cost: str) -> str:
+def _breakdown_sql(
+    query: SpendQuery,
+    dims: Sequence[Dimension],
+    cost: str,
+    config: Config,
+    joined: Sequence[Dimension],
+) -> str:
     names = [f"d{i}" for i in range(len(dims))]
-    cols = [f"{_period_expr(query.grain)} AS p", *_dim_select(dims), f"sum({cost}) AS c"]
+    amount = weighted(cost, joined)
+    cols = [f"{_period_expr(query.grain)} AS p", *_dim_select(dims), f"sum({amount}) AS c"]
     group = ", ".join(str(i + 1) for i in range(1 + len(dims)))
-    where = _where(query.since, query.until, query.filters)
-    base = f"SELECT {', '.join(cols)} FROM costs WHERE {where} GROUP BY {group}"
+    where = _where(query.since, query.until, query.filters, config)
+    base = f"SELECT {', '.join(cols)} FROM {from_clause(joined)} WHERE {where} GROUP BY {group}"
     if not query.top or not dims:
         order = ", ".join(["p", "c DESC", *names])
         return f"SELECT p, {', '.join([*names, 'c'])} FROM ({base}) AS b ORDER BY {order}"
@@ -182,9 +209,10 @@ def spend(engine: Engine, config: Config, query: SpendQuery) -> SpendResult:
 
     Example: `spend(engine, config, SpendQuery(by=["ServiceName"], grain="month", top=5))`.
     """
-    dims = [resolve_dimension(d) for d in query.by]
+    dims = _dims(config, query.by, engine)
+    joined = [*dims, *_filter_dims(config, query.filters, engine)]
     cost = _checked_cost(engine, config, query.metric)
-    sql = transpile(_breakdown_sql(query, dims, cost), engine.dialect)
+    sql = transpile(_breakdown_sql(query, dims, cost, config, joined), engine.dialect)
     rows = [
         SpendRow(
             period=r[0],
@@ -260,17 +288,18 @@ def top_movers(
     """
     if until < since:
         raise QueryError(f"--until {until} is before --since {since}")
-    dims = [resolve_dimension(d) for d in by] or [resolve_dimension("ProviderName")]
+    dims = _dims(config, list(by) or ["ProviderName"], engine)
+    joined = [*dims, *_filter_dims(config, filters, engine)]
     length = (until - since).days + 1
     prev_since, prev_until = since - timedelta(days=length), since - timedelta(days=1)
-    cost = _checked_cost(engine, config, metric)
+    cost = weighted(_checked_cost(engine, config, metric), joined)
     start = f"CAST({literal(since.isoformat())} AS TIMESTAMP)"
     names = [f"d{i}" for i in range(len(dims))]
     sql = (
         f"SELECT {', '.join(names)}, cur, prev FROM (SELECT {', '.join(_dim_select(dims))}, "
         f"coalesce(sum(CASE WHEN ChargePeriodStart >= {start} THEN {cost} END), 0) AS cur, "
         f"coalesce(sum(CASE WHEN ChargePeriodStart < {start} THEN {cost} END), 0) AS prev "
-        f"FROM costs WHERE {_where(prev_since, until, filters)} "
+        f"FROM {from_clause(joined)} WHERE {_where(prev_since, until, filters, config)} "
         f"GROUP BY {', '.join(str(i + 1) for i in range(len(dims)))}) AS m "
         f"ORDER BY abs(cur - prev) DESC, {', '.join(names)}"
     )
@@ -343,15 +372,17 @@ def unit_cost(
     """
     if per < 1:
         raise QueryError(f"--per must be a positive integer, got {per}")
-    dims = [resolve_dimension(d) for d in by]
-    cost = _checked_cost(engine, config, metric)
+    dims = _dims(config, by, engine)
+    joined = [*dims, *_filter_dims(config, filters, engine)]
+    cost = weighted(_checked_cost(engine, config, metric), joined)
+    quantity = weighted("ConsumedQuantity", joined)
     unit_filter = Filter(dimension="ConsumedUnit", values=[unit])
-    where = _where(since, until, [*filters, unit_filter])
+    where = _where(since, until, [*filters, unit_filter], config)
     dim_cols = _dim_select(dims)
     group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(dims)))}" if dims else ""
     sql = transpile(
-        f"SELECT {', '.join([*dim_cols, f'sum({cost}) AS c', 'sum(ConsumedQuantity) AS q'])} "
-        f"FROM costs WHERE {where}{group} ORDER BY c DESC",
+        f"SELECT {', '.join([*dim_cols, f'sum({cost}) AS c', f'sum({quantity}) AS q'])} "
+        f"FROM {from_clause(joined)} WHERE {where}{group} ORDER BY c DESC",
         engine.dialect,
     )
     rows = []
