@@ -71,6 +71,8 @@ def _card_rows(p: Proposal) -> list[tuple[str, str]]:
     ]
     if p.reason:
         rows.append(("reason", p.reason))
+    if isinstance(p.evidence.get("diff"), str):
+        rows.append(("change (diff)", p.evidence["diff"]))
     if p.result is not None:
         rows.append(("result", ", ".join(f"{k}={v}" for k, v in p.result.items())))
     return rows

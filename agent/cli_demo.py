@@ -12,11 +12,14 @@ from typing import Annotated
 import typer
 from rich.progress import Progress
 
+from agent.cli_tags import refresh_allocation
+from agent.config import load_config
 from agent.context import AppContext
 from agent.errors import FinopsError
 from agent.render import err_console, money, out_console, print_json, table
 from agent.runtime import AskResult, Runtime
 from tools.spend import MoversResult, SpendQuery, SpendResult, spend, top_movers
+from tools.vtags.accuracy import AccuracyResult, load_truth, score
 from warehouse.demo import DEMO_END, DEMO_SEED, DemoFile, build_demo, write_scale
 
 __all__ = ["register"]
@@ -34,6 +37,45 @@ def _overview(app: AppContext, end: date) -> tuple[SpendResult, MoversResult]:
         top=5,
     )
     return by_provider, movers
+
+
+DEMO_CONFIG = Path(__file__).resolve().parent.parent / "warehouse" / "demo" / "finops.yaml"
+"""The demo company's finops.yaml (virtual tags), copied into FINOPS_HOME when it has none."""
+
+
+def _ensure_demo_config(app: AppContext) -> bool:
+    """Write the demo config when the home has none; True when written."""
+    path = app.home.config_path
+    if path.exists():
+        return False
+    app.home.ensure()
+    path.write_text(DEMO_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
+    app.config = load_config(app.home)
+    return True
+
+
+def _allocation_check(app: AppContext, truth: Path, quiet: bool) -> AccuracyResult | None:
+    """Allocate the demo's virtual tags and score `team` against the ground truth."""
+    if "team" not in app.config.virtual_tags:
+        return None
+    refresh_allocation(app, quiet=quiet)
+    return score(app.warehouse(), app.config, "team", load_truth(truth))
+
+
+def _print_allocation(result: AccuracyResult) -> None:
+    cur = result.currency
+    by = result.by_provenance
+    parts = ", ".join(
+        f"{p} {by[p].spend / result.total * 100:.1f}%"
+        for p in ("tag", "rule", "inferred", "shared")
+    )
+    inferred = by["inferred"]
+    accuracy = f"{inferred.accuracy * 100:.1f}%" if inferred.accuracy is not None else "n/a"
+    out_console.print(
+        f"Virtual tag team: {result.allocated_share * 100:.1f}% of {money(result.total, cur)} "
+        f"allocated, all history ({parts}); inferred owners correct for {accuracy} of "
+        f"{money(inferred.spend, cur)} inferred spend against ground_truth.json"
+    )
 
 
 DEMO_QUESTION = "what did we spend on AWS last month by service?"
@@ -58,8 +100,8 @@ def _print_answer(answer: AskResult, next_since: date) -> None:
         f"{money(answer.usage.cost_usd, 'USD')} · thread {answer.thread_id}"
     )
     out_console.print(
-        "Next: finops spend --by tag:team --top 8 · finops spend --by SkuId --unit Tokens "
-        "--per 1000000 · finops spend --grain day --since "
+        "Next: finops spend --by vtag:team · finops tags coverage · "
+        "finops spend --by SkuId --unit Tokens --per 1000000 · finops spend --grain day --since "
         f"{next_since} --filter ProviderName=Anthropic · "
         'finops ask "top movers last week"'
     )
@@ -127,6 +169,7 @@ def demo_command(
     except ValueError:
         raise FinopsError(f"invalid --end {end!r}; expected YYYY-MM-DD") from None
     out_dir = app.home.ensure() / "demo"
+    wrote_config = _ensure_demo_config(app)
     with Progress(console=err_console, transient=True, disable=as_json) as progress:
         task = progress.add_task("building the demo company", total=7)
 
@@ -137,6 +180,7 @@ def demo_command(
             app.warehouse(), app.config, out_dir, seed=seed, end=last, days=days, on_file=advance
         )
     totals, movers = _overview(app, last)
+    allocation = _allocation_check(app, result.manifest.ground_truth_path, as_json)
     answer = _ask_agent(app)
     if as_json:
         print_json(
@@ -147,10 +191,14 @@ def demo_command(
                 "by_provider": totals.model_dump(mode="json"),
                 "movers": movers.model_dump(mode="json"),
                 "agent": answer.model_dump(mode="json"),
+                "config_written": wrote_config,
+                "allocation": allocation.model_dump(mode="json") if allocation else None,
             }
         )
     else:
         _print_overview(result.rows, out_dir, totals, movers)
+        if allocation is not None:
+            _print_allocation(allocation)
         _print_answer(answer, movers.current_since)
 
 

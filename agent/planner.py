@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -48,6 +49,7 @@ KNOWN_TOOLS = frozenset(
 """The tools the planner can plan or summarize; `bind_tools` accepts any list and keeps this."""
 
 _TODAY = re.compile(r"Today is (\d{4}-\d{2}-\d{2})\.")
+_VTAGS = re.compile(r"Virtual tags defined: ([a-z0-9_, ]+)\.")
 
 
 def _text(message: BaseMessage) -> str:
@@ -68,6 +70,31 @@ def _today(messages: Sequence[BaseMessage]) -> date | None:
                 except ValueError:
                     return None
     return None
+
+
+def _virtual_tags(messages: Sequence[BaseMessage]) -> set[str]:
+    """Virtual tag names listed in the system prompt (they replace raw tags where defined)."""
+    for message in messages:
+        if isinstance(message, SystemMessage):
+            found = _VTAGS.search(_text(message))
+            if found:
+                return {n.strip() for n in found[1].split(",") if n.strip()}
+    return set()
+
+
+def _prefer_virtual(plan: ToolPlan, vtags: set[str]) -> ToolPlan:
+    """`tag:team` → `vtag:team` when a virtual tag `team` is defined: it covers untagged spend."""
+
+    def swap(text: str) -> str:
+        if text.startswith("tag:") and text.split("=", 1)[0][4:] in vtags:
+            return "v" + text
+        return text
+
+    args = dict(plan.args)
+    for key in ("by", "filters"):
+        if isinstance(args.get(key), list):
+            args[key] = [swap(v) if isinstance(v, str) else v for v in args[key]]
+    return replace(plan, args=args)
 
 
 def _results(after: Sequence[BaseMessage]) -> list[ToolResult]:
@@ -107,7 +134,7 @@ def reply_to(messages: Sequence[BaseMessage]) -> AIMessage:
         return _reply(unsupported_answer(intent))
     if planned or any(isinstance(m, ToolMessage) for m in after):
         return _reply(answer_from_results(_results(after), intent.default_period))
-    return _plan(intent, len(humans))
+    return _plan(_prefer_virtual(intent, _virtual_tags(messages)), len(humans))
 
 
 def _plan(plan: ToolPlan, turn: int) -> AIMessage:

@@ -44,6 +44,7 @@ DIMENSION_LABELS: dict[str, str] = {
     "SubAccountName": "account",
     "RegionId": "region",
     "tag:team": "team",
+    "vtag:team": "team",
     "SkuId": "SKU (model)",
     "ResourceId": "resource",
     "ServiceCategory": "category",
@@ -119,8 +120,8 @@ def _subject(filters: Sequence[Mapping[str, Any]]) -> str:
         values = " and ".join(clean(v) for v in f.get("values", []))
         if f.get("dimension") == "ProviderName":
             names.append(values)
-        elif str(f.get("dimension", "")).startswith("tag:"):
-            names.append(f"{clean(str(f['dimension'])[4:])} {values}")
+        elif str(f.get("dimension", "")).startswith(("tag:", "vtag:")):
+            names.append(f"{clean(str(f['dimension']).split(':', 1)[1])} {values}")
     text = " ".join([*names, "spend"])
     return text[:1].upper() + text[1:]
 

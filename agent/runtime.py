@@ -125,6 +125,7 @@ class Runtime:
             company="this company",
             currency=self.app.config.reporting_currency,
             today=self.clock().date().isoformat(),
+            virtual_tags=", ".join(sorted(self.app.config.virtual_tags)) or "none",
         )
         self.meter.start_run(run_id, thread, handles[0].label)
         self.audit.append(
@@ -182,6 +183,7 @@ class Runtime:
             warehouse=self._readonly,
             actor=actor,
             run_id=run_id,
+            config_path=self.app.home.config_path,
         )
 
     # -- actions -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 
 import duckdb
 
@@ -37,6 +38,7 @@ class ToolContext:
     warehouse: Callable[[], duckdb.DuckDBPyConnection]
     actor: str = "agent"
     run_id: str | None = None
+    config_path: Path | None = None
     _engine: Engine | None = field(default=None, repr=False)
 
     def engine(self) -> Engine:

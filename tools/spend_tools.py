@@ -35,7 +35,8 @@ class _Window(BaseModel):
     filters: list[str] = Field(
         default_factory=list,
         description="Each `Dimension=value` (or `Dimension!=value`; several values a,b). "
-        "Dimensions are FOCUS columns or tag:KEY, e.g. ProviderName=AWS, tag:team=payments.",
+        "Dimensions are FOCUS columns, tag:KEY or vtag:NAME (virtual tags, e.g. vtag:team), "
+        "e.g. ProviderName=AWS, tag:team=payments, vtag:team=search.",
     )
     metric: Literal["billed", "effective", "list"] = "billed"
 
@@ -73,7 +74,8 @@ class SpendArgs(_Window):
     by: list[str] = Field(
         default_factory=list,
         description="Dimensions to group by: FOCUS columns (ServiceName, ProviderName, "
-        "SubAccountName, RegionId, ResourceId, SkuId, ChargeCategory…) or tag:KEY.",
+        "SubAccountName, RegionId, ResourceId, SkuId, ChargeCategory…), tag:KEY or vtag:NAME "
+        "(virtual tags, e.g. vtag:team).",
     )
     grain: Literal["total", "day", "week", "month"] = "total"
     top: int = Field(default=10, ge=1, le=100, description="Rows to keep; the rest is (other).")
