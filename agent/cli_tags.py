@@ -82,13 +82,15 @@ def coverage_command(
         return
     cur = result.currency
     period = f"{result.since or 'first month'} to {result.until or 'last day'}"
-    rows = []
+    out_console.print(f"Virtual tag coverage, billed cost, {period}:")
     for c in result.tags:
-        shares = [_pct(c.by_provenance[p] / c.total) if c.total else "n/a" for p in PROVENANCES]
-        rows.append([c.vtag, _pct(c.allocated_share), str(c.values), *shares, money(c.total, cur)])
-    head = ["virtual tag", "allocated", "values", *PROVENANCES, "total spend"]
-    title = f"Virtual tag coverage (share of billed cost), {period}"
-    out_console.print(table(title, head, rows, right=tuple(range(1, len(head)))))
+        shares = ", ".join(
+            f"{p} {_pct(c.by_provenance[p] / c.total) if c.total else 'n/a'}" for p in PROVENANCES
+        )
+        out_console.print(
+            f"- {c.vtag}: {_pct(c.allocated_share)} of {money(c.total, cur)} allocated to "
+            f"{c.values} values ({shares})"
+        )
 
 
 @tags_app.command("explain")
@@ -109,19 +111,15 @@ def explain_command(
         f"{resource}: {first['provider']} · account {first['account']} · {first['service']} · "
         f"{money(result.cost, result.currency)} billed, all history"
     )
-    rows = [
-        [
-            d.vtag,
-            d.value,
-            d.provenance,
-            d.detail or (f"best guess {d.best_guess}" if d.best_guess else "no signal"),
-            f"{d.confidence:.2f}" if d.confidence is not None else "",
-            money(d.cost, result.currency),
-        ]
-        for d in result.decisions
-    ]
-    head = ["virtual tag", "value", "provenance", "why", "confidence", "cost"]
-    out_console.print(table(f"Allocation of {resource}", head, rows, right=(4, 5)))
+    for d in result.decisions:
+        why = d.detail or (f"best guess {d.best_guess}" if d.best_guess else "no signal")
+        conf = f", confidence {d.confidence:.2f}" if d.confidence is not None else ""
+        out_console.print(
+            f"- {d.vtag} = {d.value} [{d.provenance}] {why}{conf}; "
+            f"{money(d.cost, result.currency)}",
+            markup=False,
+            soft_wrap=True,
+        )
 
 
 @tags_app.command("candidates")

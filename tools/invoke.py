@@ -51,6 +51,15 @@ def _fail(name: str, args: Mapping[str, Any], message: str) -> ToolOutcome:
     )
 
 
+def _plain(result: Any) -> Any:
+    """Pydantic results as JSON-ready data (Decimals as exact strings)."""
+    if isinstance(result, BaseModel):
+        return result.model_dump(mode="json")
+    if isinstance(result, list):
+        return [_plain(r) for r in result]
+    return result
+
+
 def invoke_tool(
     registry: ToolRegistry,
     ctx: ToolContext,
@@ -83,7 +92,7 @@ def invoke_tool(
             name=name,
             args=args.model_dump(mode="json"),
             ok=True,
-            content={"note": UNTRUSTED_NOTE, "data": result},
+            content={"note": UNTRUSTED_NOTE, "data": _plain(result)},
         )
     if not isinstance(result, ProposalDraft):
         raise TypeError(f"write tool {name} must return a ProposalDraft, got {type(result)}")

@@ -177,7 +177,9 @@ def _new_text(ctx: ToolContext, proposal: Proposal) -> tuple[str, str]:
         raise QueryError("no config path in this context")
     old = ctx.config_path.read_text(encoding="utf-8")
     p = proposal.params
-    new = add_rule_text(old, p["vtag"], p["rule"], position=p["position"])
+    # the ledger stores params with sorted keys: rebuild the rule in its reviewed key order
+    rule = rule_yaml(Rule.model_validate(p["rule"]))
+    new = add_rule_text(old, p["vtag"], rule, position=p["position"])
     return old, new
 
 

@@ -23,7 +23,14 @@ import re
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from tools.vtags.normalize import normalize_value, source_key
 
@@ -106,6 +113,22 @@ class _Filter(_Strict):
     @classmethod
     def _re(cls, value: str | None) -> str | None:
         return None if value is None else check_regex(value)
+
+    @field_validator("when", mode="before")
+    @classmethod
+    def _conditions(cls, value: object) -> object:
+        """Validate `{regex|equals|missing}` conditions as `Match` (clear messages)."""
+        if not isinstance(value, dict):
+            return value
+        out: dict[str, object] = {}
+        for col, cond in value.items():
+            if isinstance(cond, dict):
+                try:
+                    cond = Match.model_validate(cond)
+                except ValidationError as exc:
+                    raise ValueError(f"condition on {col}: {exc.errors()[0]['msg']}") from None
+            out[col] = cond
+        return out
 
     @field_validator("when")
     @classmethod
