@@ -97,14 +97,12 @@ def score(
     norm = dict(normalize or {})
     con.execute("CREATE OR REPLACE TEMP TABLE vtag_truth_r (rid VARCHAR, value VARCHAR)")
     con.execute("CREATE OR REPLACE TEMP TABLE vtag_truth_a (aid VARCHAR, value VARCHAR)")
-    con.executemany(
-        "INSERT INTO vtag_truth_r VALUES (?, ?)",
-        [[k, norm.get(v, vt.norm(v))] for k, v in truth.resources.items()],
-    )
-    con.executemany(
-        "INSERT INTO vtag_truth_a VALUES (?, ?)",
-        [[k, norm.get(v, vt.norm(v))] for k, v in truth.accounts.items()],
-    )
+    for table, known in (("vtag_truth_r", truth.resources), ("vtag_truth_a", truth.accounts)):
+        if known:
+            con.executemany(
+                f"INSERT INTO {table} VALUES (?, ?)",
+                [[k, norm.get(v, vt.norm(v))] for k, v in known.items()],
+            )
     rows = con.execute(
         """
         SELECT a.provenance, a.value, coalesce(r.value, ac.value) AS truth,
