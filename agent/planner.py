@@ -32,8 +32,9 @@ from langchain_core.tools import BaseTool
 
 from agent.planner_answers import ToolResult, answer_from_results, unsupported_answer
 from agent.planner_intents import ToolPlan, Unsupported, plan_question
+from agent.planner_tags import plan_tags
 
-__all__ = ["KNOWN_TOOLS", "MODEL_NAME", "OfflinePlanner", "reply_to"]
+__all__ = ["KNOWN_TOOLS", "MODEL_NAME", "OfflinePlanner", "plan_with_tags", "reply_to"]
 
 MODEL_NAME = "offline-planner"
 KNOWN_TOOLS = frozenset(
@@ -44,6 +45,9 @@ KNOWN_TOOLS = frozenset(
         "query_sql",
         "proposal_status",
         "open_ticket",
+        "tags_coverage",
+        "tags_candidates",
+        "tags_explain",
     }
 )
 """The tools the planner can plan or summarize; `bind_tools` accepts any list and keeps this."""
@@ -128,13 +132,23 @@ def reply_to(messages: Sequence[BaseMessage]) -> AIMessage:
     if not humans:
         return _reply("The offline planner needs a question to answer.")
     question, after = messages[humans[-1]], messages[humans[-1] + 1 :]
-    intent = plan_question(_text(question), _today(messages))
+    intent = plan_with_tags(_text(question), plan_question(_text(question), _today(messages)))
     planned = any(isinstance(m, AIMessage) and m.tool_calls for m in after)
     if isinstance(intent, Unsupported):
         return _reply(unsupported_answer(intent))
     if planned or any(isinstance(m, ToolMessage) for m in after):
         return _reply(answer_from_results(_results(after), intent.default_period))
     return _plan(_prefer_virtual(intent, _virtual_tags(messages)), len(humans))
+
+
+def plan_with_tags(question: str, intent: ToolPlan | Unsupported) -> ToolPlan | Unsupported:
+    """An allocation question beats a spend reading of the same words; refusals and tickets
+    stay as they are."""
+    if isinstance(intent, ToolPlan) and intent.tool not in ("spend_breakdown", "spend_movers"):
+        return intent
+    if isinstance(intent, Unsupported) and intent.reason != "cannot understand that question":
+        return intent
+    return plan_tags(question) or intent
 
 
 def _plan(plan: ToolPlan, turn: int) -> AIMessage:

@@ -15,7 +15,7 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
 from agent.context import AppContext
-from agent.planner import OfflinePlanner, reply_to
+from agent.planner import OfflinePlanner, plan_with_tags, reply_to
 from agent.planner_answers import EXAMPLES, ToolResult, answer_from_results, money
 from agent.planner_intents import ToolPlan, Unsupported, plan_question
 from agent.runtime import AskResult, Runtime
@@ -223,7 +223,8 @@ def test_approval_requests_point_to_the_approval_card_or_cli(question: str) -> N
 
 def test_every_example_in_the_refusal_is_itself_supported() -> None:
     for _, example in EXAMPLES:
-        assert isinstance(plan_question(example, TODAY), ToolPlan), example
+        intent = plan_with_tags(example, plan_question(example, TODAY))
+        assert isinstance(intent, ToolPlan), example
 
 
 def test_plans_with_a_deterministic_id_free_usage_and_its_model_name() -> None:
