@@ -41,9 +41,27 @@ def _global(
 
 
 def _register() -> None:
-    from agent import cli_agent, cli_demo, cli_ingest, cli_spend, cli_tags
+    from agent import (
+        cli_agent,
+        cli_demo,
+        cli_eval,
+        cli_ingest,
+        cli_notify,
+        cli_spend,
+        cli_tags,
+        cli_units,
+    )
 
-    for module in (cli_ingest, cli_spend, cli_demo, cli_agent, cli_tags):
+    for module in (
+        cli_ingest,
+        cli_spend,
+        cli_demo,
+        cli_agent,
+        cli_tags,
+        cli_units,
+        cli_notify,
+        cli_eval,
+    ):
         module.register(app)
 
 
@@ -53,7 +71,7 @@ _register()
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the app, turning operator errors into one line and exit code 1."""
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
     except FinopsError as exc:
         err_console.print(f"error: {exc}", markup=False, soft_wrap=True)
         raise SystemExit(1) from None
@@ -68,3 +86,5 @@ def main(argv: list[str] | None = None) -> None:
             exc.show()
             raise SystemExit(code) from None
         raise
+    if isinstance(code, int) and code != 0:  # `typer.Exit(code)` from a command
+        raise SystemExit(code)

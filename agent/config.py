@@ -11,12 +11,14 @@ import os
 import re
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agent.errors import ConfigError
+from tools.notify_config import NotifyConfig
 from tools.vtags.definitions import VirtualTag
 
 __all__ = [
@@ -145,6 +147,10 @@ class Config(_Strict):
     virtual_tags: dict[str, VirtualTag] = Field(
         default_factory=dict, description="Virtual tag name → definition (see tools/vtags)."
     )
+    notify: NotifyConfig = Field(
+        default_factory=NotifyConfig,
+        description="Alert channels, routes by owner and severity, retries (see tools/notify).",
+    )
 
     @field_validator("virtual_tags")
     @classmethod
@@ -193,17 +199,44 @@ class Home:
         return self.path
 
 
+def _below(annotation: Any, part: str | int) -> Any:
+    """The type one error-location step below `annotation`: a model's field, a dict's value, a
+    list's item, or the member of a union tagged `type` whose tag is `part`."""
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return _below(args[0], part)
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        field = annotation.model_fields.get(str(part))
+        return field.annotation if field else None
+    if origin is dict:
+        return args[1]
+    if origin is list:
+        return args[0]
+    if origin in (Union, UnionType):
+        for member in args:
+            tag = _below(member, "type")
+            if tag is not None and part in get_args(tag):
+                return member
+            if (
+                isinstance(member, type)
+                and issubclass(member, BaseModel)
+                and str(part) in member.model_fields
+            ):
+                return _below(member, part)
+    return None
+
+
 def _explain(error: ValidationError, source: str) -> str:
     first = error.errors()[0]
     loc = ".".join(str(p) for p in first["loc"])
     if first["type"] == "extra_forbidden":
         model: type[BaseModel] = Config
+        annotation: Any = Config
         for part in first["loc"][:-1]:
-            field = model.model_fields.get(str(part))
-            annotation = field.annotation if field else None
+            annotation = _below(annotation, part)
             if isinstance(annotation, type) and issubclass(annotation, BaseModel):
                 model = annotation
-        valid = ", ".join(sorted(model.model_fields))
+        valid = ", ".join(sorted(f.alias or name for name, f in model.model_fields.items()))
         return f"{source}: unknown key '{loc}'; valid keys here: {valid}"
     return f"{source}: {loc}: {first['msg']}"
 

@@ -125,6 +125,80 @@ STATE_MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         """,
     ),
+    (
+        5,
+        "anomalies",
+        """
+        CREATE TABLE anomalies (
+            id TEXT PRIMARY KEY,
+            series TEXT NOT NULL,
+            series_key TEXT NOT NULL,
+            direction TEXT NOT NULL CHECK (direction IN ('up', 'down')),
+            start_day TEXT NOT NULL,
+            end_day TEXT NOT NULL,
+            days INTEGER NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('open', 'expected', 'planned',
+                'false_positive', 'new_normal', 'resolved', 'muted')),
+            first_seen TEXT NOT NULL,
+            last_seen TEXT NOT NULL,
+            metric TEXT NOT NULL,
+            currency TEXT NOT NULL,
+            expected TEXT NOT NULL,
+            actual TEXT NOT NULL,
+            impact TEXT NOT NULL,
+            score REAL NOT NULL,
+            root_cause TEXT NOT NULL,
+            owner TEXT,
+            detail TEXT NOT NULL
+        );
+        CREATE INDEX anomalies_series ON anomalies (series_key, direction);
+        CREATE INDEX anomalies_status ON anomalies (status, end_day);
+        CREATE TABLE anomaly_feedback (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            anomaly_id TEXT NOT NULL REFERENCES anomalies (id),
+            status TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            at TEXT NOT NULL,
+            reason TEXT
+        );
+        CREATE INDEX anomaly_feedback_anomaly ON anomaly_feedback (anomaly_id);
+        CREATE TABLE anomaly_mutes (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            dimension TEXT NOT NULL,
+            value TEXT NOT NULL,
+            from_day TEXT NOT NULL,
+            until_day TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            at TEXT NOT NULL,
+            reason TEXT
+        );
+        """,
+    ),
+    (
+        6,
+        "alerts",
+        """
+        CREATE TABLE alert_deliveries (
+            dedupe_key TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            event TEXT NOT NULL,
+            alert_id TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            severity TEXT NOT NULL,
+            owner TEXT,
+            title TEXT NOT NULL,
+            channel_type TEXT NOT NULL,
+            status TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            sent_at TEXT,
+            PRIMARY KEY (dedupe_key, channel, event)
+        );
+        CREATE INDEX alert_deliveries_updated ON alert_deliveries (updated_at);
+        """,
+    ),
 )
 
 

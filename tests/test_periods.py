@@ -90,8 +90,13 @@ def test_stale_data_moves_the_as_of_day_back() -> None:
     period = resolve_period("last_month", date(2026, 12, 2), last_data_day=date(2026, 11, 27))
     assert period.as_of == date(2026, 11, 27)
     assert (period.since, period.until) == (date(2026, 10, 1), date(2026, 10, 31))
+    # today/yesterday: at most the day after the last charge day (bills land a day late)
     today = resolve_period("today", date(2026, 12, 2), last_data_day=date(2026, 11, 27))
-    assert (today.since, today.until) == (date(2026, 11, 27), date(2026, 11, 27))
+    assert (today.since, today.until) == (date(2026, 11, 28), date(2026, 11, 28))
+    yesterday = resolve_period("yesterday", date(2026, 11, 28), last_data_day=date(2026, 11, 27))
+    assert (yesterday.since, yesterday.until) == (date(2026, 11, 27), date(2026, 11, 27))
+    stale = resolve_period("yesterday", date(2027, 3, 1), last_data_day=date(2026, 11, 27))
+    assert (stale.since, stale.until) == (date(2026, 11, 27), date(2026, 11, 27))
 
 
 def test_data_later_than_today_does_not_move_the_as_of_day_forward() -> None:

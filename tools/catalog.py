@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from tools import proposal_tools, spend_tools, sql_tool, tickets
+from tools import proposal_tools, spend_tools, sql_tool, tickets, unit_economics
 from tools.registry import REGISTRY, ToolRegistry
 from tools.vtags import agent_tools as vtag_tools
 
 __all__ = ["registry"]
 
-_MODULES = (spend_tools, sql_tool, proposal_tools, tickets, vtag_tools)
+_MODULES = (spend_tools, sql_tool, proposal_tools, tickets, vtag_tools, unit_economics)
 
 
 def registry() -> ToolRegistry:

@@ -1,8 +1,12 @@
 """Named reporting periods ("last_month", "this_week", "2026-10") resolved to inclusive dates.
 
-Relative periods are anchored on an *as-of* day: today, or the latest charge day in the warehouse
-when the bills stop earlier (bills lag by a day or more). Answers state the as-of day, so a stale
-warehouse is visible rather than silently shifting the period.
+Relative ranges (this week, last 7 days, this month…) are anchored on an *as-of* day: today, or
+the latest charge day in the warehouse when the bills stop earlier (bills lag by a day or more), so
+"this month" means month to date of the data. `today` and `yesterday` are the day after the latest
+charge day at most (bills land a day late): asked on 2026-11-28 with bills through 2026-11-27,
+"yesterday" is 2026-11-27, as a person means it; on a demo warehouse that ended long ago it is
+still its last day. Answers state the as-of day, so a
+stale warehouse is visible rather than silently shifting the period.
 """
 
 from __future__ import annotations
@@ -99,5 +103,9 @@ def resolve_period(name: str, today: date, last_data_day: date | None = None) ->
         raise QueryError(
             f"unknown period {name!r}; use YYYY-MM or one of {', '.join(PERIOD_NAMES)}"
         )
-    since, until = _relative(name, as_of)
+    if name in ("today", "yesterday"):
+        anchor = min(today, last_data_day + timedelta(days=1)) if last_data_day else today
+        since, until = _relative(name, anchor)
+    else:
+        since, until = _relative(name, as_of)
     return Period(label=name.replace("_", " "), since=since, until=until, as_of=as_of)

@@ -39,9 +39,31 @@ def _ingests_table() -> str:
     )"""
 
 
+def _usage_metrics_table() -> str:
+    """Business usage per day and virtual tag value, for unit economics (`finops units`).
+
+    One row per CSV line: `value` is normalized as the virtual tag stores values at load time,
+    `raw_value` keeps the text as written so reports can re-normalize with the current aliases.
+    Loads replace by (source, metric, day); `file` and `loaded_at` are provenance.
+    """
+    return """
+    CREATE TABLE usage_metrics (
+        day DATE NOT NULL,
+        metric VARCHAR NOT NULL,
+        vtag VARCHAR NOT NULL,
+        value VARCHAR NOT NULL,
+        raw_value VARCHAR NOT NULL,
+        quantity DECIMAL(38,6) NOT NULL,
+        source VARCHAR NOT NULL,
+        file VARCHAR,
+        loaded_at TIMESTAMP NOT NULL
+    )"""
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "create costs (FOCUS 1.2 + provenance)", _costs_table),
     (2, "create ingests log", _ingests_table),
+    (3, "create usage_metrics (unit economics)", _usage_metrics_table),
 )
 
 

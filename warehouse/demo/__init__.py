@@ -24,8 +24,10 @@ warehouse types: DECIMAL(38,12) money, naive-UTC TIMESTAMP, JSON `Tags`):
   VM and Kubernetes controller; metrics `cpu_utilization`, `memory_utilization` (percent) and
   `network_bytes` (in + out per hour).
 * `ground_truth.json` — the answers (see `warehouse/demo/truth.py`).
+* `usage.csv` — daily `tasks` per AI agent and `requests` per team for unit economics, written
+  and loaded by `build_demo` (see `warehouse/demo/usage.py`).
 
-(Point `finops ingest` at the provider files, not the folder: the folder also holds the two
+(Point `finops ingest` at the provider files, not the folder: the folder also holds the three
 non-FOCUS files.) Days run from `end - days + 1` to `end` inclusive; callers pass `end`, nothing
 here reads the clock.
 
@@ -71,6 +73,7 @@ from warehouse.demo.catalog import OWNERSHIP_TAG_KEYS, PROVIDERS, TEAMS, WORKLOA
 from warehouse.demo.company import focus_arrow_schema, generate_rows, utilization_table
 from warehouse.demo.scale import write_scale
 from warehouse.demo.truth import ground_truth
+from warehouse.demo.usage import build_demo_usage
 from warehouse.ingest import IngestReport, resolve_inputs, run_ingest
 
 __all__ = [
@@ -209,4 +212,5 @@ def build_demo(
         reports.append(run_ingest(con, files, config=config, fmt="focus", source=f.source))
         if on_file:
             on_file(f)
+    build_demo_usage(con, config, out_dir, start=manifest.start, end=manifest.end, seed=seed)
     return DemoResult(manifest=manifest, reports=reports)
