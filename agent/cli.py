@@ -43,6 +43,7 @@ def _global(
 def _register() -> None:
     from agent import (
         cli_agent,
+        cli_anomalies,
         cli_demo,
         cli_eval,
         cli_ingest,
@@ -60,6 +61,7 @@ def _register() -> None:
         cli_tags,
         cli_units,
         cli_notify,
+        cli_anomalies,
         cli_eval,
     ):
         module.register(app)

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agent.errors import ConfigError
+from tools.anomaly_config import AnomalyConfig
 from tools.notify_config import NotifyConfig
 from tools.vtags.definitions import VirtualTag
 
@@ -146,6 +147,9 @@ class Config(_Strict):
     models: ModelsConfig = Field(default_factory=ModelsConfig)
     virtual_tags: dict[str, VirtualTag] = Field(
         default_factory=dict, description="Virtual tag name → definition (see tools/vtags)."
+    )
+    anomalies: AnomalyConfig = Field(
+        default_factory=AnomalyConfig, description="Cost anomaly detection (tools/anomalies.py)."
     )
     notify: NotifyConfig = Field(
         default_factory=NotifyConfig,

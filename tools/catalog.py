@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from tools import proposal_tools, spend_tools, sql_tool, tickets, unit_economics
+from tools import anomalies, proposal_tools, spend_tools, sql_tool, tickets, unit_economics
 from tools.registry import REGISTRY, ToolRegistry
 from tools.vtags import agent_tools as vtag_tools
+from tools.vtags import tagback as vtag_tagback
 
 __all__ = ["registry"]
 
-_MODULES = (spend_tools, sql_tool, proposal_tools, tickets, vtag_tools, unit_economics)
+_MODULES = (
+    spend_tools,
+    sql_tool,
+    proposal_tools,
+    tickets,
+    vtag_tools,
+    vtag_tagback,
+    unit_economics,
+    anomalies,
+)
 
 
 def registry() -> ToolRegistry:
