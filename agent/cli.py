@@ -38,14 +38,17 @@ def _global(
     ] = None,
 ) -> None:
     ctx.obj = AppContext.create(home, config)
+    ctx.call_on_close(ctx.obj.close)
 
 
 def _register() -> None:
     from agent import (
         cli_agent,
         cli_anomalies,
+        cli_budgets,
         cli_demo,
         cli_eval,
+        cli_forecast,
         cli_ingest,
         cli_notify,
         cli_spend,
@@ -62,6 +65,8 @@ def _register() -> None:
         cli_units,
         cli_notify,
         cli_anomalies,
+        cli_forecast,
+        cli_budgets,
         cli_eval,
     ):
         module.register(app)

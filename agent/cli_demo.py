@@ -18,6 +18,7 @@ from agent.context import AppContext
 from agent.errors import FinopsError
 from agent.render import err_console, money, out_console, print_json, table
 from agent.runtime import AskResult, Runtime
+from tools.forecast_store import refresh_after_ingest, refresh_summary
 from tools.spend import MoversResult, SpendQuery, SpendResult, spend, top_movers
 from tools.vtags.accuracy import AccuracyResult, load_truth, score
 from warehouse.demo import DEMO_END, DEMO_SEED, DemoFile, build_demo, write_scale
@@ -181,6 +182,7 @@ def demo_command(
         )
     totals, movers = _overview(app, last)
     allocation = _allocation_check(app, result.manifest.ground_truth_path, as_json)
+    forecasts = refresh_after_ingest(app.warehouse(), app.config)
     answer = _ask_agent(app)
     if as_json:
         print_json(
@@ -192,6 +194,7 @@ def demo_command(
                 "movers": movers.model_dump(mode="json"),
                 "agent": answer.model_dump(mode="json"),
                 "config_written": wrote_config,
+                "forecasts": forecasts.model_dump(mode="json") if forecasts else None,
                 "allocation": allocation.model_dump(mode="json") if allocation else None,
             }
         )
@@ -199,6 +202,8 @@ def demo_command(
         _print_overview(result.rows, out_dir, totals, movers)
         if allocation is not None:
             _print_allocation(allocation)
+        if forecasts is not None:
+            err_console.print(refresh_summary(forecasts), markup=False)
         _print_answer(answer, movers.current_since)
 
 

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from agent.context import AppContext
 from agent.errors import IngestError
 from agent.render import err_console, money, out_console, print_json, table
+from tools.forecast_store import refresh_after_ingest, refresh_summary
 from warehouse.ingest import FORMATS, IngestReport, LocalFile, resolve_inputs, run_ingest
 
 __all__ = ["register"]
@@ -103,10 +104,13 @@ def ingest_command(
                 options=options,
                 on_file=lambda f, done, total: progress.update(task, completed=done),
             )
+    refreshed = refresh_after_ingest(app.warehouse(), app.config)
     if as_json:
         print_json(report)
     else:
         _show(report)
+        if refreshed is not None:
+            err_console.print(refresh_summary(refreshed), markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -19,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from agent.errors import ConfigError
 from tools.anomaly_config import AnomalyConfig
+from tools.budget_config import Budget
+from tools.forecast_config import ForecastConfig
 from tools.notify_config import NotifyConfig
 from tools.vtags.definitions import VirtualTag
 
@@ -151,10 +153,26 @@ class Config(_Strict):
     anomalies: AnomalyConfig = Field(
         default_factory=AnomalyConfig, description="Cost anomaly detection (tools/anomalies.py)."
     )
+    forecast: ForecastConfig = Field(
+        default_factory=ForecastConfig,
+        description="Stored forecasts refreshed after every ingest (tools/forecast_config.py).",
+    )
+    budgets: list[Budget] = Field(
+        default_factory=list, description="Budgets and policies (see tools/budgets.py)."
+    )
     notify: NotifyConfig = Field(
         default_factory=NotifyConfig,
         description="Alert channels, routes by owner and severity, retries (see tools/notify).",
     )
+
+    @field_validator("budgets")
+    @classmethod
+    def _budget_names(cls, value: list[Budget]) -> list[Budget]:
+        names = [b.name for b in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"budget names must be unique: {', '.join(dupes)}")
+        return value
 
     @field_validator("virtual_tags")
     @classmethod

@@ -199,6 +199,23 @@ STATE_MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX alert_deliveries_updated ON alert_deliveries (updated_at);
         """,
     ),
+    (
+        7,
+        "policy firings",
+        """
+        CREATE TABLE policy_firings (
+            key TEXT PRIMARY KEY,
+            budget TEXT NOT NULL,
+            period_start TEXT NOT NULL,
+            threshold TEXT NOT NULL,
+            fired_at TEXT NOT NULL,
+            as_of TEXT NOT NULL,
+            value TEXT NOT NULL,
+            outcome TEXT NOT NULL
+        );
+        CREATE INDEX policy_firings_budget ON policy_firings (budget, period_start);
+        """,
+    ),
 )
 
 

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from tools import anomalies, proposal_tools, spend_tools, sql_tool, tickets, unit_economics
+from tools import (
+    anomalies,
+    budgets,
+    forecast_tools,
+    proposal_tools,
+    spend_tools,
+    sql_tool,
+    tickets,
+    unit_economics,
+)
 from tools.registry import REGISTRY, ToolRegistry
 from tools.vtags import agent_tools as vtag_tools
 from tools.vtags import tagback as vtag_tagback
@@ -18,6 +27,8 @@ _MODULES = (
     vtag_tagback,
     unit_economics,
     anomalies,
+    budgets,
+    forecast_tools,
 )
 
 
