@@ -52,6 +52,7 @@ def _register() -> None:
         cli_ingest,
         cli_notify,
         cli_spend,
+        cli_sweep,
         cli_tags,
         cli_units,
     )
@@ -67,6 +68,7 @@ def _register() -> None:
         cli_anomalies,
         cli_forecast,
         cli_budgets,
+        cli_sweep,
         cli_eval,
     ):
         module.register(app)

@@ -22,6 +22,7 @@ from tools.anomaly_config import AnomalyConfig
 from tools.budget_config import Budget
 from tools.forecast_config import ForecastConfig
 from tools.notify_config import NotifyConfig
+from tools.sweep_config import SweepConfig
 from tools.vtags.definitions import VirtualTag
 
 __all__ = [
@@ -159,6 +160,9 @@ class Config(_Strict):
     )
     budgets: list[Budget] = Field(
         default_factory=list, description="Budgets and policies (see tools/budgets.py)."
+    )
+    sweep: SweepConfig = Field(
+        default_factory=SweepConfig, description="What `finops sweep` ingests and how it runs."
     )
     notify: NotifyConfig = Field(
         default_factory=NotifyConfig,

@@ -216,6 +216,22 @@ STATE_MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX policy_firings_budget ON policy_firings (budget, period_start);
         """,
     ),
+    (
+        8,
+        "sweeps",
+        """
+        CREATE TABLE sweeps (
+            id TEXT PRIMARY KEY,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            since TEXT NOT NULL,
+            until TEXT NOT NULL,
+            status TEXT NOT NULL,
+            digest TEXT NOT NULL
+        );
+        CREATE INDEX sweeps_status ON sweeps (status, started_at);
+        """,
+    ),
 )
 
 
