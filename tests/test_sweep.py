@@ -150,3 +150,15 @@ def test_cli_sweep_json(
             "evidence"} <= set(finding)  # fmt: skip
     bad = run_cli(capsys, "sweep", "--since", "yesterday")
     assert bad.code != 0 and "invalid --since" in bad.err
+
+
+def test_sweep_precision_and_recall_against_ground_truth(home: Path, template: Path) -> None:
+    from bench.sweep import score_incidents
+
+    truth = json.loads((template / "demo" / "ground_truth.json").read_text())
+    rt, ctx = _ctx(home, _config())
+    result = run_sweep(ctx, parse_config(_config()).sweep, sleep=lambda _s: None)
+    score = score_incidents(result.findings, truth)
+    assert score["recall"] == 1.0 and score["missed"] == []
+    assert score["false_positives"] <= 2 and score["precision"] >= 0.6
+    rt.close()
