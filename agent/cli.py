@@ -48,6 +48,7 @@ def _register() -> None:
         cli_budgets,
         cli_demo,
         cli_eval,
+        cli_events,
         cli_forecast,
         cli_ingest,
         cli_notify,
@@ -69,6 +70,7 @@ def _register() -> None:
         cli_forecast,
         cli_budgets,
         cli_sweep,
+        cli_events,
         cli_eval,
     ):
         module.register(app)

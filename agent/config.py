@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from agent.errors import ConfigError
 from tools.anomaly_config import AnomalyConfig
 from tools.budget_config import Budget
+from tools.events.config import EventsConfig, RunawayConfig
 from tools.forecast_config import ForecastConfig
 from tools.notify_config import NotifyConfig
 from tools.sweep_config import SweepConfig
@@ -160,6 +161,14 @@ class Config(_Strict):
     )
     budgets: list[Budget] = Field(
         default_factory=list, description="Budgets and policies (see tools/budgets.py)."
+    )
+    events: EventsConfig = Field(
+        default_factory=EventsConfig,
+        description="The usage-event endpoint `finops events` (see tools/events).",
+    )
+    runaway: RunawayConfig = Field(
+        default_factory=RunawayConfig,
+        description="Runaway-agent burn-rate rules over usage events (tools/events/rules.py).",
     )
     sweep: SweepConfig = Field(
         default_factory=SweepConfig, description="What `finops sweep` ingests and how it runs."

@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from sqlglot import exp
 
 from agent.errors import QueryError
+from warehouse.db import open_with_retry
 
 __all__ = ["ALLOWED_TABLES", "GuardedQueryResult", "check_select", "open_readonly", "run_guarded"]
 
@@ -132,7 +133,7 @@ def open_readonly(path: Path) -> duckdb.DuckDBPyConnection:
     with duckdb.connect() as probe:
         available = {r[0] for r in probe.execute("SELECT name FROM duckdb_settings()").fetchall()}
     config = {k: v for k, v in _READONLY_CONFIG.items() if k in available}
-    return duckdb.connect(str(path), read_only=True, config=config)
+    return open_with_retry(path, lambda: duckdb.connect(str(path), read_only=True, config=config))
 
 
 def _jsonable(value: Any) -> Any:

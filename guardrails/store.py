@@ -232,6 +232,31 @@ STATE_MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX sweeps_status ON sweeps (status, started_at);
         """,
     ),
+    (
+        9,
+        "runaway flags",
+        """
+        CREATE TABLE IF NOT EXISTS runaway_flags (
+            id TEXT PRIMARY KEY,
+            agent_id TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            task_id TEXT NOT NULL DEFAULT '',
+            team TEXT,
+            status TEXT NOT NULL,
+            opened_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            last_true_at TEXT NOT NULL,
+            resolved_at TEXT,
+            trigger_received_at TEXT NOT NULL,
+            latency_seconds REAL NOT NULL,
+            evidence TEXT NOT NULL,
+            proposal_ids TEXT NOT NULL DEFAULT '[]'
+        );
+        CREATE UNIQUE INDEX IF NOT EXISTS runaway_flags_open
+            ON runaway_flags (agent_id, rule, task_id) WHERE status = 'open';
+        CREATE INDEX IF NOT EXISTS runaway_flags_status ON runaway_flags (status, opened_at);
+        """,
+    ),
 )
 
 

@@ -12,6 +12,7 @@ from tools import (
     tickets,
     unit_economics,
 )
+from tools.events import actions as event_actions
 from tools.registry import REGISTRY, ToolRegistry
 from tools.vtags import agent_tools as vtag_tools
 from tools.vtags import tagback as vtag_tagback
@@ -29,6 +30,7 @@ _MODULES = (
     anomalies,
     budgets,
     forecast_tools,
+    event_actions,
 )
 
 
