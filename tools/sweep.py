@@ -77,6 +77,8 @@ class SweepResult(BaseModel):
     proposals: list[str]
     alerts: list[dict[str, Any]]
     digest: str
+    summary: str | None = None
+    summary_model: str | None = None
 
 
 def _window(ctx: ToolContext, cfg: SweepConfig, since: date | None) -> tuple[date, date]:
