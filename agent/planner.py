@@ -31,6 +31,7 @@ from langchain_core.outputs import ChatGeneration, ChatResult
 from langchain_core.tools import BaseTool
 
 from agent.planner_answers import ToolResult, answer_from_results, unsupported_answer
+from agent.planner_detect import plan_detect
 from agent.planner_intents import ToolPlan, Unsupported, plan_question
 from agent.planner_tags import plan_tags
 
@@ -48,6 +49,10 @@ KNOWN_TOOLS = frozenset(
         "tags_coverage",
         "tags_candidates",
         "tags_explain",
+        "spend_forecast",
+        "anomalies_list",
+        "budget_status_report",
+        "runaway_flags",
     }
 )
 """The tools the planner can plan or summarize; `bind_tools` accepts any list and keeps this."""
@@ -142,13 +147,13 @@ def reply_to(messages: Sequence[BaseMessage]) -> AIMessage:
 
 
 def plan_with_tags(question: str, intent: ToolPlan | Unsupported) -> ToolPlan | Unsupported:
-    """An allocation question beats a spend reading of the same words; refusals and tickets
-    stay as they are."""
+    """A detection or allocation question beats a spend reading of the same words; refusals and
+    tickets stay as they are."""
     if isinstance(intent, ToolPlan) and intent.tool not in ("spend_breakdown", "spend_movers"):
         return intent
     if isinstance(intent, Unsupported) and intent.reason != "cannot understand that question":
         return intent
-    return plan_tags(question) or intent
+    return plan_detect(question) or plan_tags(question) or intent
 
 
 def _plan(plan: ToolPlan, turn: int) -> AIMessage:

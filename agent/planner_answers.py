@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from agent.planner_detect import DETECT_EXAMPLES, DETECT_RENDERERS
 from agent.planner_intents import Unsupported
 from agent.planner_tags import TAG_EXAMPLES, TAG_RENDERERS
 
@@ -37,6 +38,7 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
     ("Ticket (proposed, needs approval)", "open a ticket for payments to review idle EC2"),
     ("Proposals", "what is pending approval?"),
     *TAG_EXAMPLES,
+    *DETECT_EXAMPLES,
 )
 """The question kinds the offline planner supports, one example each (shown when it refuses)."""
 
@@ -276,7 +278,11 @@ def _one(result: ToolResult, default: str | None) -> str:
         return f'The {result.name} call failed: "{clean(content["error"])}".'
     if "proposal_id" in content:
         return _proposed(result.name, content)
-    render = RENDERERS.get(result.name) or TAG_RENDERERS.get(result.name)
+    render = (
+        RENDERERS.get(result.name)
+        or TAG_RENDERERS.get(result.name)
+        or DETECT_RENDERERS.get(result.name)
+    )
     data = content.get("data")
     if render is None or not isinstance(data, dict):
         return f"The {result.name} call returned data the offline planner cannot summarize."
