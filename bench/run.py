@@ -6,9 +6,10 @@ Each figure is a ratio against DuckDB itself, measured in the same run on the sa
   `CREATE TABLE … AS SELECT * FROM read_parquet(…)` (speed ratio = baseline time / our time;
   the target is ≥ 0.7);
 * breakdown: `tools.spend.spend(by=[ServiceName, SubAccountId])` vs the same GROUP BY written in
-  plain DuckDB SQL (target: median under 1 s at 10 M rows).
+  plain DuckDB SQL (target: median under 1 s at 10 M rows);
+* with `--vtags`, also virtual-tag allocation on the same loaded warehouse (`bench.vtags`).
 
-Usage: `python -m bench.run [--rows 10000000] [--repeat 3] [--out bench/out]`.
+Usage: `python -m bench.run [--rows 10000000] [--repeat 3] [--out bench/out] [--vtags]`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,26 @@ def _fresh_db(workdir: Path, name: str) -> duckdb.DuckDBPyConnection:
     return connect(path) if name == "ours" else duckdb.connect(str(path))
 
 
+def scale_parquet(out: Path, rows: int) -> Path:
+    """The synthetic N-row FOCUS parquet in `out`, written on first use (same seed, same file)."""
+    parquet = out / f"focus_{rows}.parquet"
+    if not parquet.exists():
+        write_scale(parquet, rows)
+    return parquet
+
+
+def ingest_focus(con: duckdb.DuckDBPyConnection, parquet: Path) -> None:
+    """Load the parquet through `run_ingest`, the code behind `finops ingest --format focus`."""
+    run_ingest(con, [LocalFile(parquet, str(parquet))], config=Config(), fmt="focus")
+
+
+def write_results(path: Path, result: dict[str, Any]) -> None:
+    """Write a benchmark's result as indented JSON and print it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2))
+
+
 def bench_ingest(parquet: Path, workdir: Path, repeat: int) -> dict[str, Any]:
     """Time our ingest and DuckDB's CTAS on the same parquet file."""
 
@@ -46,7 +67,7 @@ def bench_ingest(parquet: Path, workdir: Path, repeat: int) -> dict[str, Any]:
         con.close()
 
     def ours(con: duckdb.DuckDBPyConnection) -> None:
-        run_ingest(con, [LocalFile(parquet, str(parquet))], config=Config(), fmt="focus")
+        ingest_focus(con, parquet)
         con.close()
 
     base, base_all = median_seconds(baseline, lambda: _fresh_db(workdir, "baseline"), repeat)
@@ -89,19 +110,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
+    parser.add_argument(
+        "--vtags", action="store_true", help="also benchmark virtual-tag allocation (bench.vtags)"
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    parquet = args.out / f"focus_{args.rows}.parquet"
-    if not parquet.exists():
-        write_scale(parquet, args.rows)
+    parquet = scale_parquet(args.out, args.rows)
+    result: dict[str, Any] = {"rows": args.rows}
     with tempfile.TemporaryDirectory(dir=args.out) as tmp:
         workdir = Path(tmp)
-        ingest = bench_ingest(parquet, workdir, args.repeat)
-        breakdown = bench_breakdown(workdir / "ours.duckdb", max(args.repeat, 5))
+        result["ingest"] = bench_ingest(parquet, workdir, args.repeat)
+        result["breakdown"] = bench_breakdown(workdir / "ours.duckdb", max(args.repeat, 5))
+        if args.vtags:
+            from bench.vtags import bench_vtags  # bench.vtags imports this module
+
+            explain_to = args.out / f"vtags_explain_{args.rows}.txt"
+            result["vtags"] = bench_vtags(
+                workdir / "ours.duckdb", args.repeat, explain_to=explain_to
+            )
         shutil.rmtree(workdir, ignore_errors=True)
-    result = {"rows": args.rows, "ingest": ingest, "breakdown": breakdown}
-    (args.out / "results.json").write_text(json.dumps(result, indent=2))
-    print(json.dumps(result, indent=2))
+    write_results(args.out / "results.json", result)
     return result
 
 
