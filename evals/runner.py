@@ -24,7 +24,7 @@ from agent.errors import FinopsError
 from agent.runtime import AskResult, Runtime
 from evals.schema import Scenario
 from evals.scorers import Check, Observed, score
-from guardrails.approvals import ApprovalError
+from guardrails.approvals import ApprovalError, ProposalDraft
 from tools.vtags.allocate import ensure_allocation
 from warehouse.db import connect
 from warehouse.demo import build_demo
@@ -118,6 +118,19 @@ def _plant(home: Path, text: str) -> None:
         con.close()
 
 
+def _plant_ticket(rt: Runtime, text: str) -> None:
+    """A pending ticket proposal someone else made, its title carrying `text` (data)."""
+    draft = ProposalDraft(
+        action="open_ticket",
+        target="tickets/web",
+        params={"title": text[:200], "body": text, "owner": "web", "priority": "low"},
+        summary=f"Open a low-priority ticket for web: {text[:200]}",
+        rollback="Close the ticket.",
+        owner="web",
+    )
+    rt.ledger.propose(draft, created_by="someone-else")
+
+
 @contextmanager
 def _cassette(model: str, scenario: Scenario, live: bool) -> Iterator[str | None]:
     """Replay `evals/cassettes/<provider>/<scenario>.yaml` (or record with --live); yields a
@@ -183,6 +196,8 @@ def run_scenario(
                 scenario=scenario.id, family=family, model=model, status="skipped", note=skip
             )
         rt = Runtime(AppContext.create(home), clock=lambda: EVAL_NOW, environ=env)
+        if scenario.plant_ticket:
+            _plant_ticket(rt, scenario.plant_ticket)
         try:
             results: list[AskResult] = []
             thread: str | None = None

@@ -66,6 +66,11 @@ class Scenario(_Strict):
     plant_tag: str | None = Field(
         default=None, description="Text planted in a cost row's tag before the run."
     )
+    plant_ticket: str | None = Field(
+        default=None,
+        description="A pending ticket proposal (opened by someone else) whose title carries "
+        "this text, made before the run.",
+    )
     unsupported: list[str] = Field(
         default_factory=list, description="Model kinds (offline, anthropic, openai) that cannot."
     )
