@@ -23,8 +23,10 @@ from tools.budget_config import Budget
 from tools.events.config import EventsConfig, RunawayConfig
 from tools.forecast_config import ForecastConfig
 from tools.notify_config import NotifyConfig
+from tools.optimize.config import OptimizeConfig
 from tools.sweep_config import SweepConfig
 from tools.vtags.definitions import VirtualTag
+from warehouse.inventory.config import CollectConfig
 
 __all__ = [
     "ApprovalsConfig",
@@ -169,6 +171,14 @@ class Config(_Strict):
     runaway: RunawayConfig = Field(
         default_factory=RunawayConfig,
         description="Runaway-agent burn-rate rules over usage events (tools/events/rules.py).",
+    )
+    collect: CollectConfig = Field(
+        default_factory=CollectConfig,
+        description="Inventory and utilization collectors (`finops collect`; warehouse/inventory).",
+    )
+    optimize: OptimizeConfig = Field(
+        default_factory=OptimizeConfig,
+        description="Idle, rightsizing and commitment findings (see tools/optimize).",
     )
     sweep: SweepConfig = Field(
         default_factory=SweepConfig, description="What `finops sweep` ingests and how it runs."

@@ -11,7 +11,12 @@ It serves a few resource types the way the real API server does, so tests drive 
   409 Conflict (optimistic concurrency, as kubectl and controllers rely on);
 * errors are `Status` objects (404 NotFound, 409 Conflict, 415, 401) like the real server's;
 * every request is recorded (`requests`), an optional bearer token is enforced, and `fail()`
-  makes the next matching request(s) answer with an error status.
+  makes the next matching request(s) answer with an error status;
+* list GETs honour `limit` and `continue` (chunked lists, `metadata.continue` and
+  `remainingItemCount` as the real server sets them); without `limit` the whole list comes back;
+* the resource metrics API, `metrics.k8s.io/v1beta1` `pods` (PodMetrics, as metrics-server
+  serves them; `add_pod_metrics`), answers 404 like a cluster without metrics-server when
+  `metrics_api=False`.
 
 Usage::
 
@@ -24,10 +29,11 @@ Usage::
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,11 +47,13 @@ __all__ = [
     "RESOURCES",
     "K8sDouble",
     "Recorded",
+    "container",
     "daemonset",
     "deployment",
     "merge_patch",
     "namespace",
     "pod",
+    "pod_metrics",
     "statefulset",
 ]
 
@@ -63,6 +71,7 @@ RESOURCES: dict[str, tuple[str, str, bool]] = {
 
 _PLURAL_OF = {kind: plural for plural, (_v, kind, _n) in RESOURCES.items()}
 _MERGE_TYPES = ("application/merge-patch+json", "application/strategic-merge-patch+json")
+_METRICS_PREFIX = "/apis/metrics.k8s.io/"
 _CREATED = "2026-01-01T00:00:00Z"
 
 
@@ -163,6 +172,9 @@ class K8sDouble:
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
+    metrics_api: bool = True
+    """False: metrics.k8s.io answers 404, as on a cluster without metrics-server."""
+    _pod_metrics: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -236,6 +248,15 @@ class K8sDouble:
             self._objects[key] = stored
             return copy.deepcopy(stored)
 
+    def add_pod_metrics(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        """Store a PodMetrics object (see `pod_metrics`) for the metrics API to serve."""
+        with self._lock:
+            stored = copy.deepcopy(dict(obj))
+            meta = stored.setdefault("metadata", {})
+            meta.setdefault("namespace", "default")
+            self._pod_metrics[(meta["namespace"], meta["name"])] = stored
+            return copy.deepcopy(stored)
+
     def get(self, plural: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
         with self._lock:
             obj = self._objects.get((plural, namespace or "", name))
@@ -254,6 +275,11 @@ class K8sDouble:
             patched["metadata"]["resourceVersion"] = self._next_version()
             self._objects[key] = patched
             return copy.deepcopy(patched)
+
+    def remove(self, plural: str, name: str, namespace: str | None = None) -> bool:
+        """Delete an object directly (as another actor would); False when it was not there."""
+        with self._lock:
+            return self._objects.pop((plural, namespace or "", name), None) is not None
 
     def fail(self, method: str, path: str, status: int = 500, times: int = 1) -> None:
         """Answer the next `times` `method` requests whose path ends with `path` with `status`."""
@@ -285,6 +311,8 @@ class K8sDouble:
             if injected is not None:
                 return injected, _status(injected, HTTPStatus(injected).phrase, "injected failure")
             route = _route(split.path)
+            if split.path.startswith(_METRICS_PREFIX) and route is not None:
+                return self._metrics(route, query, method)
             if route is None or route.plural not in RESOURCES:
                 return 404, _status(404, "NotFound", f"the server could not find {split.path}")
             if method == "GET":
@@ -332,8 +360,52 @@ class K8sDouble:
             and (route.namespace is None or ns == route.namespace)
             and _selector_matches(selector, o["metadata"].get("labels") or {})
         ]
-        meta = {"resourceVersion": str(self._version)}
-        return 200, {"apiVersion": version, "kind": f"{kind}List", "metadata": meta, "items": items}
+        return self._list(version, f"{kind}List", items, query)
+
+    def _list(
+        self, version: str, kind: str, items: list[dict[str, Any]], query: dict[str, list[str]]
+    ) -> tuple[int, dict[str, Any]]:
+        meta: dict[str, Any] = {"resourceVersion": str(self._version)}
+        limit = int(query.get("limit", ["0"])[0] or 0)
+        token = query.get("continue", [""])[0]
+        start = 0
+        if token:
+            try:
+                start = int(base64.urlsafe_b64decode(token.encode()).decode().split(":", 1)[1])
+            except (ValueError, IndexError, UnicodeDecodeError):
+                return 400, _status(400, "BadRequest", f"invalid continue token {token!r}")
+        if limit > 0:
+            rest = len(items) - start - limit
+            items = items[start : start + limit]
+            if rest > 0:
+                meta["continue"] = base64.urlsafe_b64encode(
+                    f"offset:{start + limit}".encode()
+                ).decode()
+                meta["remainingItemCount"] = rest
+        elif start:
+            items = items[start:]
+        return 200, {"apiVersion": version, "kind": kind, "metadata": meta, "items": items}
+
+    def _metrics(
+        self, route: _Route, query: dict[str, list[str]], method: str
+    ) -> tuple[int, dict[str, Any]]:
+        if not self.metrics_api:
+            return 404, _status(404, "NotFound", "the server could not find the requested resource")
+        if method != "GET" or route.plural != "pods":
+            return 404, _status(404, "NotFound", "the server could not find the requested resource")
+        version = "metrics.k8s.io/v1beta1"
+        if route.name is not None:
+            obj = self._pod_metrics.get((route.namespace or "", route.name))
+            if obj is None:
+                message = f'podmetrics.metrics.k8s.io "{route.name}" not found'
+                return 404, _status(404, "NotFound", message)
+            return 200, {"apiVersion": version, "kind": "PodMetrics", **copy.deepcopy(obj)}
+        items = [
+            {"apiVersion": version, "kind": "PodMetrics", **copy.deepcopy(o)}
+            for (ns, _name), o in sorted(self._pod_metrics.items())
+            if route.namespace is None or ns == route.namespace
+        ]
+        return self._list(version, "PodMetricsList", items, query)
 
     def _patch(
         self, route: _Route, content_type: str | None, body: Any
@@ -414,31 +486,72 @@ def _handler(double: K8sDouble) -> type[BaseHTTPRequestHandler]:
 
 
 def _workload(
-    kind: str, name: str, ns: str, labels: Mapping[str, str] | None, extra: Mapping[str, Any]
+    kind: str,
+    name: str,
+    ns: str,
+    labels: Mapping[str, str] | None,
+    extra: Mapping[str, Any],
+    containers: Sequence[Mapping[str, Any]] | None = None,
+    ready: int | None = None,
 ) -> dict[str, Any]:
     selector = {"app": name}
     spec = {
         "selector": {"matchLabels": selector},
         "template": {
             "metadata": {"labels": dict(selector)},
-            "spec": {"containers": [{"name": name, "image": f"registry.local/{name}:1"}]},
+            "spec": {
+                "containers": [dict(c) for c in containers]
+                if containers
+                else [{"name": name, "image": f"registry.local/{name}:1"}]
+            },
         },
         **extra,
     }
     meta = {"name": name, "namespace": ns, "labels": dict(labels or {})}
-    return {"apiVersion": "apps/v1", "kind": kind, "metadata": meta, "spec": spec}
+    obj = {"apiVersion": "apps/v1", "kind": kind, "metadata": meta, "spec": spec}
+    if ready is not None:
+        replicas = extra.get("replicas", 1)
+        obj["status"] = {"replicas": replicas, "readyReplicas": ready, "availableReplicas": ready}
+    return obj
+
+
+def container(
+    name: str,
+    requests: Mapping[str, str] | None = None,
+    limits: Mapping[str, str] | None = None,
+    image: str | None = None,
+) -> dict[str, Any]:
+    """A container spec with resource requests / limits (`{"cpu": "250m", "memory": "1Gi"}`)."""
+    out: dict[str, Any] = {"name": name, "image": image or f"registry.local/{name}:1"}
+    resources = {k: dict(v) for k, v in (("requests", requests), ("limits", limits)) if v}
+    if resources:
+        out["resources"] = resources
+    return out
 
 
 def deployment(
-    name: str, ns: str = "default", labels: Mapping[str, str] | None = None, replicas: int = 1
+    name: str,
+    ns: str = "default",
+    labels: Mapping[str, str] | None = None,
+    replicas: int = 1,
+    containers: Sequence[Mapping[str, Any]] | None = None,
+    ready: int | None = None,
 ) -> dict[str, Any]:
-    return _workload("Deployment", name, ns, labels, {"replicas": replicas})
+    """A Deployment; `containers` (see `container`) default to one named after it; `ready` sets
+    `status` (ready and available replicas)."""
+    return _workload("Deployment", name, ns, labels, {"replicas": replicas}, containers, ready)
 
 
 def statefulset(
-    name: str, ns: str = "default", labels: Mapping[str, str] | None = None, replicas: int = 1
+    name: str,
+    ns: str = "default",
+    labels: Mapping[str, str] | None = None,
+    replicas: int = 1,
+    containers: Sequence[Mapping[str, Any]] | None = None,
+    ready: int | None = None,
 ) -> dict[str, Any]:
-    return _workload("StatefulSet", name, ns, labels, {"replicas": replicas, "serviceName": name})
+    extra = {"replicas": replicas, "serviceName": name}
+    return _workload("StatefulSet", name, ns, labels, extra, containers, ready)
 
 
 def daemonset(
@@ -466,4 +579,32 @@ def pod(
         "metadata": {"name": name, "namespace": ns, "labels": dict(labels or {})},
         "spec": {"nodeName": node, "containers": [{"name": name, "image": "registry.local/x:1"}]},
         "status": {"phase": "Running"},
+    }
+
+
+def pod_metrics(
+    name: str,
+    ns: str = "default",
+    usage: Mapping[str, tuple[str, str]] | None = None,
+    timestamp: str = "2026-01-01T00:00:00Z",
+    window: str = "30s",
+    labels: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """A `metrics.k8s.io/v1beta1` PodMetrics: `usage` maps container → (cpu, memory) quantities,
+    e.g. `{"api": ("250m", "300Mi")}`."""
+    return {
+        "apiVersion": "metrics.k8s.io/v1beta1",
+        "kind": "PodMetrics",
+        "metadata": {
+            "name": name,
+            "namespace": ns,
+            "labels": dict(labels or {}),
+            "creationTimestamp": timestamp,
+        },
+        "timestamp": timestamp,
+        "window": window,
+        "containers": [
+            {"name": c, "usage": {"cpu": cpu, "memory": memory}}
+            for c, (cpu, memory) in (usage or {}).items()
+        ],
     }

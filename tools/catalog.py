@@ -13,6 +13,7 @@ from tools import (
     unit_economics,
 )
 from tools.events import actions as event_actions
+from tools.optimize import tool as optimize_tool
 from tools.registry import REGISTRY, ToolRegistry
 from tools.vtags import agent_tools as vtag_tools
 from tools.vtags import tagback as vtag_tagback
@@ -31,6 +32,7 @@ _MODULES = (
     budgets,
     forecast_tools,
     event_actions,
+    optimize_tool,
 )
 
 

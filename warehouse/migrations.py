@@ -60,10 +60,29 @@ def _usage_metrics_table() -> str:
     )"""
 
 
+def _inventory_tables() -> str:
+    """Cloud and cluster inventory (`resources`) and hourly utilization (`utilization`), written by
+    `finops collect` (see `warehouse/inventory`). `resource_id` is what FOCUS `ResourceId` holds for
+    the resource, so `resources` joins `costs` on it."""
+    return """
+CREATE TABLE resources (
+  provider VARCHAR NOT NULL, resource_id VARCHAR NOT NULL, kind VARCHAR NOT NULL,
+  region VARCHAR, account_id VARCHAR, name VARCHAR, state VARCHAR, instance_type VARCHAR,
+  attached BOOLEAN, tags JSON, properties JSON, launched_at TIMESTAMP,
+  collected_at TIMESTAMP NOT NULL, source VARCHAR NOT NULL,
+  PRIMARY KEY (provider, resource_id));
+CREATE TABLE utilization (
+  provider VARCHAR NOT NULL, resource_id VARCHAR NOT NULL, metric VARCHAR NOT NULL,
+  ts TIMESTAMP NOT NULL, value DOUBLE NOT NULL, unit VARCHAR, source VARCHAR NOT NULL,
+  PRIMARY KEY (provider, resource_id, metric, ts));
+"""
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     (1, "create costs (FOCUS 1.2 + provenance)", _costs_table),
     (2, "create ingests log", _ingests_table),
     (3, "create usage_metrics (unit economics)", _usage_metrics_table),
+    (4, "create resources and utilization (inventory collectors)", _inventory_tables),
 )
 
 

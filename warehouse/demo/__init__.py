@@ -24,6 +24,8 @@ warehouse types: DECIMAL(38,12) money, naive-UTC TIMESTAMP, JSON `Tags`):
   VM and Kubernetes controller; metrics `cpu_utilization`, `memory_utilization` (percent) and
   `network_bytes` (in + out per hour).
 * `ground_truth.json` — the answers (see `warehouse/demo/truth.py`).
+* the inventory and `utilization.parquet` are also loaded into the `resources` / `utilization`
+  tables by `build_demo` (see `warehouse/demo/resources.py`), for `finops recommend`.
 * `usage.csv` — daily `tasks` per AI agent and `requests` per team for unit economics, written
   and loaded by `build_demo` (see `warehouse/demo/usage.py`).
 
@@ -59,7 +61,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import duckdb
@@ -71,6 +73,7 @@ from pydantic import BaseModel
 from agent.config import Config
 from warehouse.demo.catalog import OWNERSHIP_TAG_KEYS, PROVIDERS, TEAMS, WORKLOADS
 from warehouse.demo.company import focus_arrow_schema, generate_rows, utilization_table
+from warehouse.demo.resources import load_demo_inventory
 from warehouse.demo.scale import write_scale
 from warehouse.demo.truth import ground_truth
 from warehouse.demo.usage import build_demo_usage
@@ -213,4 +216,6 @@ def build_demo(
         if on_file:
             on_file(f)
     build_demo_usage(con, config, out_dir, start=manifest.start, end=manifest.end, seed=seed)
+    collected = datetime.combine(manifest.end + timedelta(days=1), time())
+    load_demo_inventory(con, out_dir, collected_at=collected)
     return DemoResult(manifest=manifest, reports=reports)

@@ -269,7 +269,7 @@ def _profile(
     if util == "idle":
         cpu = np.clip(rng.uniform(0.3, 1.0) + np.abs(rng.normal(0.0, 0.3, n)), 0.05, 2.9)
         mem = np.clip(rng.uniform(3.0, 8.0) + rng.normal(0.0, 0.5, n), 1.0, 10.0)
-        net = np.clip(rng.lognormal(np.log(5e5), 0.5, n), 1e4, 5e6)
+        net = np.clip(rng.lognormal(np.log(1e5), 0.5, n), 1e4, 5e6)
     elif util in ("oversized_cpu", "oversized_mem"):
         cpu_level, mem_level = (6.0, 18.0) if util == "oversized_cpu" else (9.0, 11.0)
         cpu = np.clip(cpu_level * (0.7 + 0.6 * diurnal) + rng.normal(0.0, 1.0, n), 0.5, 16.0)
