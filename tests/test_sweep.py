@@ -93,6 +93,9 @@ def test_sweep_finds_the_planted_incidents_and_acts_once(home: Path) -> None:
     runaway = [f for f in first.findings if f.scope.get("ResourceId") == "apikey_triage01"]
     assert runaway and runaway[0].status == "open"
     assert all(s.ok for s in first.steps), first.steps
+    kinds = {f.kind for f in first.findings}
+    assert {"idle", "rightsize", "commitment"} <= kinds  # the demo's inventory and bills
+    assert "savings findings" in first.digest
     budget = {f.id for f in first.findings if f.kind == "budget"}
     assert budget == {
         "budget:aws-monthly:2026-11-01:actual-80",

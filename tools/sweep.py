@@ -6,7 +6,8 @@ Steps, each recorded with its duration and outcome (a failing step is reported, 
 2. recompute virtual-tag allocation when definitions or data changed;
 3. refresh the stored period-end forecasts;
 4. detect cost anomalies over [since, until] and alert the owners of new open ones (once each);
-5. evaluate budgets and fire crossed thresholds (once per budget, period and threshold).
+5. evaluate budgets and fire crossed thresholds (once per budget, period and threshold);
+6. list idle, rightsizing and commitment findings from the inventory and the bills.
 
 `since` defaults to the day after the last finished sweep's `until` (a first sweep covers the last
 `default_days` of data), so a scheduled sweep picks up where the previous one ended. One sweep runs
@@ -36,6 +37,8 @@ from tools.context import ToolContext
 from tools.forecast_store import refresh_after_ingest
 from tools.notify import send
 from tools.notify_models import Alert, Figure
+from tools.optimize.engine import recommend
+from tools.optimize.models import Finding as SavingFinding
 from tools.spend import data_range
 from tools.sweep_config import SweepConfig, SweepSource
 from tools.vtags.allocate import ensure_allocation
@@ -262,6 +265,14 @@ def run_sweep(
             return f"{len(statuses)} budgets, {new} thresholds fired"
 
         steps.run("budgets", budgets)
+
+        def optimize() -> str:
+            report = recommend(ctx)
+            findings.extend(_saving_finding(o) for o in report.findings)
+            saving = sum((o.saving.monthly or Decimal(0) for o in report.findings), Decimal(0))
+            return f"{len(report.findings)} findings, {saving:,.2f} a month"
+
+        steps.run("optimize", optimize)
     except Exception:
         _finish(ctx, sweep_id, "failed", {"steps": [s.model_dump() for s in steps.steps]})
         raise
@@ -281,6 +292,23 @@ def run_sweep(
     ctx.audit.append("sweep", ctx.actor, {"id": sweep_id, "findings": len(findings),
                                           "proposals": proposals})  # fmt: skip
     return result
+
+
+def _saving_finding(o: SavingFinding) -> Finding:
+    pairs = (("ResourceId", o.resource_id), ("ProviderName", o.provider))
+    return Finding(
+        id=o.id,
+        kind=o.kind,
+        scope={k: v for k, v in pairs if v},
+        period=f"monthly run rate, last {o.cost_days} days of bills",
+        expected=None,
+        actual=o.monthly_cost,
+        impact=o.saving.monthly,
+        currency=o.currency,
+        owner=o.owner,
+        status="recommended",
+        evidence=[o.summary, f"rule {o.rule} ({o.source})", o.saving.basis],
+    )
 
 
 def _ingest(ctx: ToolContext, cfg: SweepConfig) -> str:
@@ -348,6 +376,14 @@ def _digest(
             f"- budget {f.scope['budget']} ({f.period}): {f.evidence[0]}: {currency} "
             f"{f.actual:,.2f} vs limit {currency} {f.expected:,.2f}"
         )
+    savings = [f for f in findings if f.kind in ("idle", "rightsize", "commitment")]
+    if savings:
+        total = sum((f.impact or Decimal(0) for f in savings), Decimal(0))
+        lines.append(
+            f"- {len(savings)} savings findings, {currency} {total:,.2f} a month; largest:"
+        )
+        for f in sorted(savings, key=lambda x: -(x.impact or Decimal(0)))[:5]:
+            lines.append(f"  - [{f.kind}] {f.evidence[0]}; owner {f.owner or 'unknown'}")
     if proposals:
         lines.append(f"- proposals awaiting approval: {', '.join(proposals)}")
     if len(lines) == 1:
