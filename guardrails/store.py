@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -267,6 +268,23 @@ def utc_text(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
+def _use_wal(conn: sqlite3.Connection, attempts: int = 60) -> None:
+    """Switch to WAL. SQLite answers "database is locked" at once (no busy handler) when another
+    process opens the same new file at the same moment; retry, done as soon as any opener
+    succeeded."""
+    for attempt in range(attempts):
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            row = conn.execute("PRAGMA journal_mode").fetchone()
+            if row and str(row[0]).lower() == "wal":
+                return
+            time.sleep(min(0.01 * (attempt + 1), 0.2))
+
+
 class StateStore:
     """A migrated connection to the state database.
 
@@ -284,7 +302,7 @@ class StateStore:
         self.conn.row_factory = sqlite3.Row
         self.conn.execute("PRAGMA busy_timeout = 30000")
         if self.path != ":memory:":
-            self.conn.execute("PRAGMA journal_mode = WAL")
+            _use_wal(self.conn)
         self.conn.execute("PRAGMA foreign_keys = ON")
         self._lock = threading.RLock()
         self._depth = 0
