@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from agent.errors import ConfigError
+from tools.actions.config import ActionsConfig
 from tools.anomaly_config import AnomalyConfig
 from tools.budget_config import Budget
 from tools.events.config import EventsConfig, RunawayConfig
@@ -179,6 +180,10 @@ class Config(_Strict):
     optimize: OptimizeConfig = Field(
         default_factory=OptimizeConfig,
         description="Idle, rightsizing and commitment findings (see tools/optimize).",
+    )
+    actions: ActionsConfig = Field(
+        default_factory=ActionsConfig,
+        description="Blast-radius limits of optimization actions (see tools/actions).",
     )
     sweep: SweepConfig = Field(
         default_factory=SweepConfig, description="What `finops sweep` ingests and how it runs."

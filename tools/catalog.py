@@ -12,6 +12,7 @@ from tools import (
     tickets,
     unit_economics,
 )
+from tools.actions import ec2 as optimize_actions
 from tools.events import actions as event_actions
 from tools.optimize import tool as optimize_tool
 from tools.registry import REGISTRY, ToolRegistry
@@ -33,6 +34,7 @@ _MODULES = (
     forecast_tools,
     event_actions,
     optimize_tool,
+    optimize_actions,
 )
 
 
