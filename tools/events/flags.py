@@ -7,7 +7,7 @@ has been false for `resolve_after_minutes`. Opening a flag is audited and, with
 runaway spend went through; an undecided proposal for the very same action (same hash) is reused,
 never duplicated. Nothing here touches a key: only an approved proposal's action does.
 
-The table is created with CREATE TABLE IF NOT EXISTS (a numbered state migration can take over).
+The table is state migration 9 (`guardrails/store.py`), applied when the store opens.
 """
 
 from __future__ import annotations
@@ -29,38 +29,14 @@ from tools.events.keys import KeyRef, disable_key_draft
 from tools.events.rules import Finding
 
 __all__ = [
-    "DDL",
     "Flag",
     "FlagBook",
     "FlagHook",
     "LedgerProposer",
     "Proposer",
-    "ensure_flags",
     "get_flag",
     "list_flags",
 ]
-
-DDL: tuple[str, ...] = (
-    """CREATE TABLE IF NOT EXISTS runaway_flags (
-        id TEXT PRIMARY KEY,
-        agent_id TEXT NOT NULL,
-        rule TEXT NOT NULL,
-        task_id TEXT NOT NULL DEFAULT '',
-        team TEXT,
-        status TEXT NOT NULL,
-        opened_at TEXT NOT NULL,
-        updated_at TEXT NOT NULL,
-        last_true_at TEXT NOT NULL,
-        resolved_at TEXT,
-        trigger_received_at TEXT NOT NULL,
-        latency_seconds REAL NOT NULL,
-        evidence TEXT NOT NULL,
-        proposal_ids TEXT NOT NULL DEFAULT '[]'
-    )""",
-    "CREATE UNIQUE INDEX IF NOT EXISTS runaway_flags_open "
-    "ON runaway_flags (agent_id, rule, task_id) WHERE status = 'open'",
-    "CREATE INDEX IF NOT EXISTS runaway_flags_status ON runaway_flags (status, opened_at)",
-)
 
 ACTOR = "finops-events"
 
@@ -116,12 +92,6 @@ class LedgerProposer:
         return proposal.id
 
 
-def ensure_flags(store: StateStore) -> None:
-    with store.transaction() as conn:
-        for statement in DDL:
-            conn.execute(statement)
-
-
 def _flag(row: Any) -> Flag:
     data = dict(row)
     data["task_id"] = data["task_id"] or None
@@ -132,7 +102,6 @@ def _flag(row: Any) -> Flag:
 
 def list_flags(store: StateStore, status: str | None = None, limit: int = 100) -> list[Flag]:
     """Flags, newest first (`status`: open, resolved or None for all)."""
-    ensure_flags(store)
     where = " WHERE status = ?" if status else ""
     rows = store.query(
         f"SELECT * FROM runaway_flags{where} ORDER BY opened_at DESC, id LIMIT ?",
@@ -162,7 +131,6 @@ class FlagBook:
     ) -> None:
         self.store, self.audit, self.config = store, audit, config
         self.rules, self.proposer, self.on_change = rules, proposer, on_change
-        ensure_flags(store)
 
     def apply(self, findings: list[Finding], now: datetime) -> list[Flag]:
         """Open, refresh or resolve flags; return the flags opened now."""
