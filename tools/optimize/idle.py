@@ -168,13 +168,19 @@ def _inventory_evidence(r: Resource, what: str, value: str) -> Evidence:
     return Evidence(metric=what, statistic="inventory", window=seen, detail=value)
 
 
+def _ebs_hourly(r: Resource) -> Decimal | None:
+    """A volume's list price per hour from its size and type (None when either is unknown)."""
+    size = r.properties.get("size_gib")
+    rate = EBS_GB_MONTH.get(str(r.properties.get("volume_type", "gp3")))
+    return Decimal(str(size)) * rate / 730 if size and rate else None
+
+
 def ebs_unattached(inp: Inputs, r: Resource) -> Finding | None:
     detached = r.attached is False or (r.state or "").lower() == "available"
     if r.kind != "ebs_volume" or not detached or not _age_ok(inp, r):
         return None
     size = r.properties.get("size_gib")
-    rate = EBS_GB_MONTH.get(str(r.properties.get("volume_type", "gp3")))
-    hourly = Decimal(str(size)) * rate / 730 if size and rate else None
+    hourly = _ebs_hourly(r)
     return make_finding(
         inp,
         r,
@@ -305,9 +311,7 @@ def ebs_of_stopped_instance(inp: Inputs, r: Resource) -> Finding | None:
     target = _instance_of(inp, r)
     if target is None or (target.state or "").lower() != "stopped":
         return None
-    size = r.properties.get("size_gib")
-    rate = EBS_GB_MONTH.get(str(r.properties.get("volume_type", "gp3")))
-    hourly = Decimal(str(size)) * rate / 730 if size and rate else None
+    hourly = _ebs_hourly(r)
     return make_finding(
         inp,
         r,
