@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
 import typer
 
+from agent.cli_options import parse_day
 from agent.context import AppContext
-from agent.errors import QueryError
 from agent.render import money, out_console, print_json, table
 from agent.runtime import Runtime
 from tools.anomalies import add_mute, mark, run_detection, show
@@ -20,15 +19,6 @@ __all__ = ["register"]
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 anomalies_app = typer.Typer(help="Cost anomalies: detection, root cause, feedback, mute windows.")
-
-
-def _date(value: str | None, flag: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise QueryError(f"invalid {flag} {value!r}; expected YYYY-MM-DD") from None
 
 
 def _runtime(ctx: typer.Context) -> Runtime:
@@ -139,7 +129,7 @@ def anomalies_command(
     """Detect anomalies over the window, store them, and list them with their root cause."""
     if ctx.invoked_subcommand is not None:
         return
-    start, end = _date(since, "--since"), _date(until, "--until")
+    start, end = parse_day(since, "--since"), parse_day(until, "--until")
     statuses = status.split(",") if status is not None else None
     rt = _runtime(ctx)
     try:
@@ -248,9 +238,9 @@ def mute_command(
 ) -> None:
     """Mute anomalies that start in a window and have DIM=VALUE in their scope (or as the
     dominant contributor)."""
-    end = _date(until, "--until")
+    end = parse_day(until, "--until")
     assert end is not None
-    start = _date(since, "--from")
+    start = parse_day(since, "--from")
     rt = _runtime(ctx)
     try:
         m = add_mute(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 import typer
 
+from agent.cli_options import parse_day
 from agent.context import AppContext
 from agent.errors import QueryError
 from agent.render import money, out_console, print_json, table
@@ -18,15 +18,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document."
 policy_app = typer.Typer(help="Budgets and policies as code: test them against history.")
 
 
-def _date(value: str | None, flag: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise QueryError(f"invalid {flag} {value!r}; expected YYYY-MM-DD") from None
-
-
 def budgets_command(
     ctx: typer.Context,
     as_of: Annotated[str | None, typer.Option("--as-of", help="Day (YYYY-MM-DD).")] = None,
@@ -36,7 +27,7 @@ def budgets_command(
     app: AppContext = ctx.obj
     if not app.config.budgets:
         raise QueryError("no budgets are defined in finops.yaml (`budgets:`)")
-    day = _date(as_of, "--as-of")
+    day = parse_day(as_of, "--as-of")
     statuses = [
         budget_status(app.engine(), app.config, b, as_of=day)
         for b in app.config.budgets
@@ -79,9 +70,11 @@ def policy_test_command(
     """Replay a budget day by day over history: when each threshold would have fired."""
     app: AppContext = ctx.obj
     budget = find_budget(app.config, name)
-    start = _date(since, "--since")
+    start = parse_day(since, "--since")
     assert start is not None
-    result = backtest(app.engine(), app.config, budget, since=start, until=_date(until, "--until"))
+    result = backtest(
+        app.engine(), app.config, budget, since=start, until=parse_day(until, "--until")
+    )
     if as_json:
         print_json(result)
         return

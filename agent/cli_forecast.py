@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 import typer
 
+from agent.cli_options import parse_day
 from agent.cli_tags import refresh_allocation
 from agent.context import AppContext
 from agent.errors import QueryError
@@ -17,15 +17,6 @@ from tools.query import resolve_dimension
 from tools.spend import Filter, parse_filter
 
 __all__ = ["register"]
-
-
-def _date(value: str | None, flag: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise QueryError(f"invalid {flag} {value!r}; expected YYYY-MM-DD") from None
 
 
 def _scope(filters: list[Filter]) -> str:
@@ -166,7 +157,7 @@ def forecast_command(
         raise QueryError(f"invalid --metric {metric!r}; valid: billed, effective, list")
     parsed = [parse_filter(f) for f in filters or []]
     parsed_dims = [f.dimension for f in parsed]
-    day = _date(as_of, "--as-of")
+    day = parse_day(as_of, "--as-of")
     specs = [*([by] if by else []), *parsed_dims]
     dims = [resolve_dimension(d, app.config.virtual_tags) for d in specs]
     if any(d.join for d in dims):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 import typer
 
+from agent.cli_options import parse_day
 from agent.cli_tags import refresh_allocation
 from agent.context import AppContext
 from agent.errors import QueryError
@@ -152,7 +152,7 @@ def spend_command(
     parsed = [parse_filter(f) for f in filters or []]
     if "vtag:" in " ".join([*(by or []), *(f.dimension for f in parsed)]).lower():
         refresh_allocation(app, quiet=as_json)
-    d_since, d_until = _date(since, "--since"), _date(until, "--until")
+    d_since, d_until = parse_day(since, "--since"), parse_day(until, "--until")
     if d_since and d_until and d_until < d_since:
         raise QueryError(f"--until {d_until} is before --since {d_since}")
     if grain not in ("day", "week", "month", "total"):
@@ -209,15 +209,6 @@ def spend_command(
         _show_unit(result)
     else:
         _show_spend(result)
-
-
-def _date(value: str | None, flag: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise QueryError(f"invalid {flag} {value!r}; expected YYYY-MM-DD") from None
 
 
 def register(app: typer.Typer) -> None:

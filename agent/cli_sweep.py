@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 import typer
 
+from agent.cli_options import parse_day
 from agent.context import AppContext
-from agent.errors import FinopsError, QueryError
+from agent.errors import FinopsError
 from agent.render import err_console, out_console, print_json
 from agent.runtime import Runtime
 from tools.context import ToolContext
@@ -48,10 +48,7 @@ def sweep_command(
 ) -> None:
     """One sweep; needs no LLM. Findings, proposals and alerts are recorded once each."""
     app: AppContext = ctx.obj
-    try:
-        start = date.fromisoformat(since) if since else None
-    except ValueError:
-        raise QueryError(f"invalid --since {since!r}; expected YYYY-MM-DD") from None
+    start = parse_day(since, "--since")
     rt = Runtime(app)
     try:
         tctx = ToolContext(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
@@ -10,6 +9,7 @@ from typing import Annotated, Literal
 import typer
 from rich.progress import Progress
 
+from agent.cli_options import parse_day
 from agent.context import AppContext
 from agent.errors import QueryError
 from agent.render import err_console, money, out_console, print_json, table
@@ -39,15 +39,6 @@ def _pct(value: Decimal) -> str:
     return f"{value * 100:.1f}%"
 
 
-def _date(value: str | None, flag: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise QueryError(f"invalid {flag} {value!r}; expected YYYY-MM-DD") from None
-
-
 @tags_app.command("refresh")
 def refresh_command(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     """Recompute every virtual tag over the whole history now."""
@@ -74,8 +65,8 @@ def coverage_command(
     result = coverage(
         app.warehouse(),
         app.config,
-        since=_date(since, "--since"),
-        until=_date(until, "--until"),
+        since=parse_day(since, "--since"),
+        until=parse_day(until, "--until"),
     )
     if as_json:
         print_json(result)

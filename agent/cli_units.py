@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
 
+from agent.cli_options import parse_day
 from agent.cli_tags import refresh_allocation
 from agent.context import AppContext
 from agent.errors import QueryError
@@ -53,15 +53,6 @@ def _singular(metric: str) -> str:
     if metric.endswith("s") and not metric.endswith("ss") and len(metric) > 3:
         return metric[:-1]
     return metric
-
-
-def _date(value: str | None, flag: str) -> date | None:
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise QueryError(f"invalid {flag} {value!r}; expected YYYY-MM-DD") from None
 
 
 def _show_load(r: UsageLoadResult) -> None:
@@ -223,8 +214,8 @@ def report_command(
         metric=metric,
         vtag=by.strip()[5:],
         per=per,
-        since=_date(since, "--since"),
-        until=_date(until, "--until"),
+        since=parse_day(since, "--since"),
+        until=parse_day(until, "--until"),
         grain=g,
         filters=parsed,
         cost_metric=m,
