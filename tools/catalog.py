@@ -13,6 +13,7 @@ from tools import (
     unit_economics,
 )
 from tools.actions import ec2 as optimize_actions
+from tools.actions import rollback as rollback_actions
 from tools.events import actions as event_actions
 from tools.optimize import tool as optimize_tool
 from tools.registry import REGISTRY, ToolRegistry
@@ -35,6 +36,7 @@ _MODULES = (
     event_actions,
     optimize_tool,
     optimize_actions,
+    rollback_actions,
 )
 
 

@@ -34,6 +34,7 @@ from guardrails.approvals import Proposal, ProposalDraft
 from tools.actions import aws_ec2
 from tools.actions.aws_ec2 import ActionError, Live
 from tools.actions.config import actions_settings
+from tools.actions.rollback import ROLLBACK, effective_action, register_reverse
 from tools.context import ToolContext
 from tools.optimize.config import OptimizeConfig, settings
 from tools.optimize.engine import recommend
@@ -50,12 +51,10 @@ __all__ = [
     "STOP",
     "InstancesArgs",
     "ResizeArgs",
-    "RollbackActionArgs",
     "StartArgs",
 ]
 
 STOP, START, RESIZE = "stop_ec2_instances", "start_ec2_instances", "resize_ec2_instance"
-ROLLBACK = "rollback_action"
 _READ = ("ec2:DescribeInstances", "ec2:DescribeInstanceTypeOfferings")
 _PERMS = {
     STOP: (*_READ, "ec2:StopInstances"),
@@ -96,10 +95,6 @@ class ResizeArgs(BaseModel):
         if not self.finding_id and not (self.instance_id and self.instance_type):
             raise ValueError("give finding_id, or instance_id and instance_type")
         return self
-
-
-class RollbackActionArgs(BaseModel):
-    proposal_id: str = Field(min_length=3, max_length=64)
 
 
 # -- proposing ----------------------------------------------------------------------------------
@@ -499,16 +494,6 @@ def _precheck(ctx: ToolContext, proposal: Proposal) -> str | None:
     return None
 
 
-def effective_action(proposal: Proposal) -> str:
-    """The change a proposal makes: its action, or for `rollback_action` the reverse it names."""
-    if proposal.action == ROLLBACK:
-        action = str(proposal.params.get("action"))
-        if action not in (STOP, START, RESIZE):
-            raise ActionError(f"{proposal.id}: unknown rollback action {action!r}")
-        return action
-    return proposal.action
-
-
 def _how(pid: str) -> str:
     return f'rollback_action {{"proposal_id": "{pid}"}}'
 
@@ -597,28 +582,12 @@ def _execute_resize(ctx: ToolContext, proposal: Proposal) -> dict[str, Any]:
 # -- rollback -----------------------------------------------------------------------------------
 
 
-@REGISTRY.tool(
-    effect="write",
-    reversible=True,
-    permissions=tuple(sorted({p for perms in _PERMS.values() for p in perms})),
-    example={"proposal_id": "p-1a2b3c4d5e6f"},
-)
-def rollback_action(ctx: ToolContext, args: RollbackActionArgs) -> ProposalDraft:
-    """Propose the exact reverse of an executed optimization action (start what a stop
-    stopped, stop what a start started, resize back), only on the instances it changed. Runs
-    only after approval, and refuses if an instance changed since. Example:
-    {"proposal_id": "p-1a2b3c4d5e6f"}.
-    """
-    original = ctx.ledger.get(args.proposal_id)
-    if original.action not in (STOP, START, RESIZE, ROLLBACK):
-        raise ActionError(
-            f"{original.id} is a {original.action} proposal, not an optimization "
-            "action (tag pushes: rollback_tag_resources)"
-        )
-    spec = (original.result or {}).get("rollback") or {}
+def _reverse(ctx: ToolContext, original: Proposal) -> ProposalDraft:
+    """The reverse of an executed stop / start / resize (see `tools.actions.rollback`)."""
+    spec = (original.result or {})["rollback"]
     targets = [dict(t) for t in spec.get("instances") or []]
-    if original.status != "done" or not targets:
-        raise ActionError(f"{original.id} is {original.status} and changed no resource")
+    if not targets:
+        raise ActionError(f"{original.id} changed no instance")
     evidence = [
         {
             "instance_id": t["instance_id"],
@@ -635,8 +604,8 @@ def rollback_action(ctx: ToolContext, args: RollbackActionArgs) -> ProposalDraft
     return _power_draft(ctx, str(spec["action"]), targets, evidence, rollback_of=original.id)
 
 
-_PERMS[ROLLBACK] = tuple(sorted({p for perms in _PERMS.values() for p in perms}))
-for _name in (STOP, START, RESIZE, ROLLBACK):
+for _name in (STOP, START, RESIZE):
     REGISTRY.action(
         ActionSpec(name=_name, precheck=_precheck, execute=_execute, permissions=_PERMS[_name])
     )
+    register_reverse(_name, _reverse, _PERMS[_name])
