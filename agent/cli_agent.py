@@ -1,4 +1,4 @@
-"""`finops ask`, `proposals`, `approve`, `reject` and `audit`: the agent from the command line."""
+"""`finops ask`, `proposals`, `approve`, `reject`, `rollback`, `audit`: the agent on the CLI."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from agent.errors import FinopsError
 from agent.render import err_console, money, out_console, print_json, table
 from agent.runtime import Runtime
 from guardrails.approvals import Proposal
+from tools.invoke import invoke_tool
 from tools.tickets import close_ticket, list_tickets
 
 __all__ = ["register"]
@@ -179,6 +180,30 @@ def reject_command(
     out_console.print(f"{p.id}: rejected by {p.decided_by}; nothing was changed.")
 
 
+def rollback_command(
+    ctx: typer.Context,
+    action_id: Annotated[str, typer.Argument(help="The executed proposal to reverse.")],
+    by: Annotated[str, typer.Option("--by", help="Who asks (recorded; not an approval).")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Propose the exact reverse of an executed action; it runs only after approval."""
+    rt = _runtime(ctx)
+    try:
+        outcome = invoke_tool(
+            rt.registry, rt.tool_context(by, None), "rollback_action", {"proposal_id": action_id}
+        )
+        if not outcome.ok or outcome.proposal_id is None:
+            raise FinopsError(outcome.error or f"cannot roll back {action_id}")
+        p = rt.ledger.get(outcome.proposal_id)
+    finally:
+        rt.close()
+    if as_json:
+        print_json(p)
+        return
+    out_console.print(f"{p.id}: rollback of {action_id} proposed; it awaits approval.")
+    _show(p)
+
+
 def audit_command(
     ctx: typer.Context,
     verify: Annotated[bool, typer.Option("--verify", help="Check the hash chain.")] = False,
@@ -272,5 +297,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(proposals_app, name="proposals")
     app.command("approve")(approve_command)
     app.command("reject")(reject_command)
+    app.command("rollback")(rollback_command)
     app.command("audit")(audit_command)
     app.add_typer(tickets_app, name="tickets")

@@ -22,6 +22,7 @@ from agent.context import AppContext
 from agent.runtime import Runtime
 from guardrails.approvals import Proposal
 from tests.agent_helpers import Clock, call, scripted
+from tests.cli_helpers import run_cli
 from tests.optimize_helpers import END, add_costs, add_resource, add_util, daily_bill, hourly
 from tools.actions.config import ActionsConfig, actions_settings
 from tools.optimize.models import finding_id
@@ -336,3 +337,30 @@ def test_resize_refuses_changed_type_and_unknown_type(world: World) -> None:
     assert done.status == "failed"
     assert "type is now m5.2xlarge, the proposal saw m5.4xlarge" in (done.result or {})["error"]
     assert _live(w.ec2, w.big) == ("running", "m5.2xlarge")
+
+
+def test_cli_rollback_proposes_the_reverse_and_changes_nothing_until_approved(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    w = world
+    p = _propose(w.rt, "stop_ec2_instances", {"instance_ids": [w.idle]})
+    assert w.rt.approve(p.id, "alice").proposal.status == "done"
+    w.rt.close()
+    home = str(w.home)
+    bad = run_cli(capsys, "--home", home, "rollback", "p-nope", "--by", "carol")
+    assert bad.code == 1 and "p-nope" in bad.err
+    res = run_cli(capsys, "--home", home, "rollback", p.id, "--by", "carol", "--json")
+    assert res.code == 0, res.err
+    back = res.json()
+    assert (back["action"], back["status"]) == ("rollback_action", "pending")
+    assert back["params"]["action"] == "start_ec2_instances"
+    assert back["params"]["rollback_of"] == p.id and back["created_by"] == "carol"
+    assert _live(w.ec2, w.idle)[0] == "stopped"  # proposing changed nothing
+    res = run_cli(capsys, "--home", home, "approve", back["id"], "--by", "bob", "--json")
+    assert res.code == 0, res.err
+    assert _live(w.ec2, w.idle)[0] == "running"
+    again = run_cli(capsys, "--home", home, "rollback", p.id, "--by", "carol", "--json")
+    assert again.code == 0  # proposing twice is allowed; executing twice is not
+    res = run_cli(capsys, "--home", home, "approve", again.json()["id"], "--by", "bob", "--json")
+    assert res.json()["proposal"]["status"] == "failed"
+    assert "is now running" in res.json()["proposal"]["result"]["error"]
