@@ -15,6 +15,7 @@ from rich.progress import Progress
 from agent.cli_tags import refresh_allocation
 from agent.config import load_config
 from agent.context import AppContext
+from agent.demo_cloud import CloudDemo, run_cloud_demo
 from agent.errors import FinopsError
 from agent.render import err_console, money, out_console, print_json, table
 from agent.runtime import AskResult, Runtime
@@ -144,6 +145,40 @@ def _print_overview(rows: int, out_dir: Path, totals: SpendResult, movers: Mover
     )
 
 
+def _print_cloud(cloud: CloudDemo) -> None:
+    names = cloud.instances
+    out_console.print(
+        f"Simulated AWS (moto, {cloud.endpoint}): {len(names)} EC2 instances, 14 days of hourly "
+        "CloudWatch metrics collected through boto3."
+    )
+    idle = ", ".join(f"{i} ({names[i]})" for i in cloud.idle) or "none"
+    kept = ", ".join(f"{i} ({names[i]})" for i in cloud.protected)
+    out_console.print(
+        f"Idle (rule ec2_low_utilization): {idle}; {kept} is idle too but protected "
+        "(finops:protected=true) and never proposed."
+    )
+    p = cloud.proposal
+    if p is None:
+        out_console.print(cloud.note or "no proposal", markup=False)
+        return
+    out_console.print(f"Proposal {p['id']}: {p['summary']} · risk {p['risk']}", markup=False)
+    running = sum(1 for i in cloud.idle if cloud.states_before.get(i) == "running")
+    out_console.print(f"Before approval: {running} of {len(cloud.idle)} still running.")
+    if cloud.approver is None:
+        out_console.print(cloud.note or "awaiting approval", markup=False)
+        return
+    after = ", ".join(f"{i} {cloud.states_after.get(i, '?')}" for i in cloud.idle)
+    out_console.print(
+        f"Approved by {cloud.approver} → {p['status']} (re-validated, dry run, executed once): "
+        f"EC2 now reports {after}.",
+        markup=False,
+    )
+    out_console.print(
+        f"Reverse it with: finops rollback {p['id']} --by YOU (approval-gated; the simulated "
+        "cloud ends with the demo, so here it would fail re-validation)."
+    )
+
+
 def demo_command(
     ctx: typer.Context,
     seed: Annotated[int, typer.Option(help="Random seed (same seed, same company).")] = DEMO_SEED,
@@ -153,9 +188,17 @@ def demo_command(
         int | None, typer.Option(min=1, help="Write a ROWS-row FOCUS parquet instead.")
     ] = None,
     out: Annotated[Path | None, typer.Option(help="Output file for --scale.")] = None,
+    actions: Annotated[
+        bool,
+        typer.Option(
+            "--actions/--no-actions",
+            help="Also stop idle EC2 after approval on a simulated AWS (moto on 127.0.0.1).",
+        ),
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
-    """Build the demo company's warehouse in FINOPS_HOME and print a spend overview."""
+    """Build the demo company's warehouse in FINOPS_HOME, print a spend overview, and show an
+    idle-instance stop going through approval on a simulated AWS."""
     app: AppContext = ctx.obj
     if scale is not None:
         target = out or app.home.ensure() / f"focus_scale_{scale}.parquet"
@@ -184,6 +227,7 @@ def demo_command(
     allocation = _allocation_check(app, result.manifest.ground_truth_path, as_json)
     forecasts = refresh_after_ingest(app.warehouse(), app.config)
     answer = _ask_agent(app)
+    cloud = run_cloud_demo(app, last) if actions else None
     if as_json:
         print_json(
             {
@@ -196,6 +240,7 @@ def demo_command(
                 "config_written": wrote_config,
                 "forecasts": forecasts.model_dump(mode="json") if forecasts else None,
                 "allocation": allocation.model_dump(mode="json") if allocation else None,
+                "actions": cloud.model_dump(mode="json") if cloud else None,
             }
         )
     else:
@@ -205,6 +250,8 @@ def demo_command(
         if forecasts is not None:
             err_console.print(refresh_summary(forecasts), markup=False)
         _print_answer(answer, movers.current_since)
+        if cloud is not None:
+            _print_cloud(cloud)
 
 
 def register(app: typer.Typer) -> None:

@@ -83,7 +83,7 @@ class Template:
         home.mkdir(parents=True)
         shutil.copy(self.home / "warehouse.duckdb", home / "warehouse.duckdb")
         base = yaml.safe_load(DEMO_CONFIG.read_text(encoding="utf-8"))
-        base.setdefault("approvers", ["alice", "bob"])
+        base["approvers"] = ["alice", "bob"]  # the scenarios approve as these
         (home / "finops.yaml").write_text(yaml.safe_dump(_merge(base, scenario.config)))
         return home
 

@@ -37,9 +37,28 @@ def test_demo_builds_warehouse_and_overview(
     assert f"Total: USD {Decimal(aws['total']):,.2f}." in agent["answer"]
     assert "2026-10-01..2026-10-31" in agent["answer"]
     assert Decimal(agent["usage"]["cost_usd"]) == 0
-    again = run_cli(capsys, "demo", "--json").json()
+    cloud = doc["actions"]  # stop-after-approval on moto's server through boto3
+    assert sorted(cloud["instances"][i] for i in cloud["idle"]) == [
+        "etl-nightly-old",
+        "reports-legacy",
+    ]
+    assert all(cloud["states_before"][i] == "running" for i in cloud["idle"])
+    assert all(cloud["states_after"][i] == "stopped" for i in cloud["idle"])
+    busy_and_protected = set(cloud["instances"]) - set(cloud["idle"])
+    assert all(cloud["states_after"][i] == "running" for i in busy_and_protected)
+    p = cloud["proposal"]
+    assert (p["action"], p["status"], p["decided_by"]) == (
+        "stop_ec2_instances",
+        "done",
+        "finops-lead",
+    )
+    targeted = {t["instance_id"] for t in p["params"]["instances"]}
+    assert targeted == set(cloud["idle"]) and not targeted & set(cloud["protected"])
+    shown = run_cli(capsys, "proposals", "show", p["id"], "--json").json()
+    assert shown["status"] == "done" and len(shown["result"]["changed"]) == 2
+    again = run_cli(capsys, "demo", "--no-actions", "--json").json()
     assert Decimal(again["by_provider"]["total"]) == total  # re-running replaces, never doubles
-    human = run_cli(capsys, "demo").out
+    human = run_cli(capsys, "demo", "--no-actions").out
     assert "Billed cost by provider" in human and "USD" in human and "2026-11-27" in human
     assert "Amazon Elastic Compute Cloud: USD" in human
 
