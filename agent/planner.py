@@ -33,6 +33,7 @@ from langchain_core.tools import BaseTool
 from agent.planner_answers import ToolResult, answer_from_results, unsupported_answer
 from agent.planner_detect import plan_detect
 from agent.planner_intents import ToolPlan, Unsupported, plan_question
+from agent.planner_optimize import plan_optimize
 from agent.planner_tags import plan_tags
 
 __all__ = ["KNOWN_TOOLS", "MODEL_NAME", "OfflinePlanner", "plan_with_tags", "reply_to"]
@@ -153,7 +154,7 @@ def plan_with_tags(question: str, intent: ToolPlan | Unsupported) -> ToolPlan | 
         return intent
     if isinstance(intent, Unsupported) and intent.reason != "cannot understand that question":
         return intent
-    return plan_detect(question) or plan_tags(question) or intent
+    return plan_detect(question) or plan_optimize(question) or plan_tags(question) or intent
 
 
 def _plan(plan: ToolPlan, turn: int) -> AIMessage:

@@ -18,6 +18,7 @@ from typing import Any
 
 from agent.planner_detect import DETECT_EXAMPLES, DETECT_RENDERERS
 from agent.planner_intents import Unsupported
+from agent.planner_optimize import OPTIMIZE_EXAMPLES, OPTIMIZE_RENDERERS
 from agent.planner_tags import TAG_EXAMPLES, TAG_RENDERERS
 
 __all__ = [
@@ -39,6 +40,7 @@ EXAMPLES: tuple[tuple[str, str], ...] = (
     ("Proposals", "what is pending approval?"),
     *TAG_EXAMPLES,
     *DETECT_EXAMPLES,
+    *OPTIMIZE_EXAMPLES,
 )
 """The question kinds the offline planner supports, one example each (shown when it refuses)."""
 
@@ -282,6 +284,7 @@ def _one(result: ToolResult, default: str | None) -> str:
         RENDERERS.get(result.name)
         or TAG_RENDERERS.get(result.name)
         or DETECT_RENDERERS.get(result.name)
+        or OPTIMIZE_RENDERERS.get(result.name)
     )
     data = content.get("data")
     if render is None or not isinstance(data, dict):
