@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,postgres]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -25,6 +25,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy agent tools warehouse guardrails prompts evals bench
 
 pytest: $(STAMP)
+	scripts/pg-test-server ensure
 	$(BIN)/pytest
 
 test: lint typecheck pytest

@@ -13,6 +13,7 @@ from agent.runtime import Runtime
 from guardrails.approvals import Proposal
 from tools.invoke import invoke_tool
 from tools.tickets import close_ticket, list_tickets
+from tools.tickets_sync import sync_tickets
 
 __all__ = ["register"]
 
@@ -270,10 +271,11 @@ def tickets_list(
         print_json({"tickets": [t.model_dump(mode="json") for t in items]})
         return
     rows = [
-        (f"#{t.id}", t.status, t.priority, t.owner or "", t.title, t.proposal_id or "")
+        (f"#{t.id}", t.status, t.priority, t.owner or "", t.title, t.proposal_id or "",
+         t.external_key or "")
         for t in items
-    ]
-    head = ["ticket", "status", "priority", "owner", "title", "proposal"]
+    ]  # fmt: skip
+    head = ["ticket", "status", "priority", "owner", "title", "proposal", "tracker"]
     out_console.print(table(f"Tickets ({status or 'all'})", head, rows))
 
 
@@ -290,6 +292,28 @@ def tickets_close(
     finally:
         rt.close()
     out_console.print(f"ticket #{ticket.id} closed by {by}.")
+
+
+@tickets_app.command("sync")
+def tickets_sync(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Post proposal decisions, executions and rollbacks to their tickets (Jira, GitHub, local)
+    and create tickets the tracker did not accept yet; each change is posted once."""
+    rt = _runtime(ctx)
+    try:
+        report = sync_tickets(rt.tool_context("cli", None), environ=rt.environ)
+    finally:
+        rt.close()
+    if as_json:
+        print_json(report.model_dump(mode="json"))
+    else:
+        out_console.print(
+            f"tickets synced: {len(report.created)} created, {report.comments} comments, "
+            f"{len(report.closed)} closed, {len(report.errors)} errors."
+        )
+        for error in report.errors:
+            err_console.print(f"  {error}")
+    if report.errors:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer) -> None:

@@ -25,7 +25,9 @@ from tools.events.config import EventsConfig, RunawayConfig
 from tools.forecast_config import ForecastConfig
 from tools.notify_config import NotifyConfig
 from tools.optimize.config import OptimizeConfig
+from tools.savings_config import SavingsConfig
 from tools.sweep_config import SweepConfig
+from tools.tickets_config import TicketsConfig
 from tools.vtags.definitions import VirtualTag
 from warehouse.inventory.config import CollectConfig
 
@@ -36,6 +38,7 @@ __all__ = [
     "Home",
     "ModelsConfig",
     "SnowflakeConfig",
+    "StateConfig",
     "WarehouseConfig",
     "load_config",
 ]
@@ -55,6 +58,29 @@ class WarehouseConfig(_Strict):
         default=None,
         description="duckdb:///path/to/file.duckdb; default $FINOPS_HOME/warehouse.duckdb",
     )
+
+
+class StateConfig(_Strict):
+    """Where the operational state lives: approvals ledger, audit log, self-budget meter,
+    scheduler lock and LangGraph checkpoints. SQLite file by default; PostgreSQL for several
+    `finops serve` replicas sharing one state (password from PGPASSWORD or ~/.pgpass)."""
+
+    url: str | None = Field(
+        default=None,
+        description="sqlite:///path/to/state.db or postgresql://user@host:5432/db; "
+        "default $FINOPS_HOME/state.db",
+    )
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, value: str | None) -> str | None:
+        schemes = ("sqlite:///", "postgresql://", "postgres://")
+        if value is not None and not value.startswith(schemes):
+            raise ValueError(
+                f"{value!r} is not supported; use sqlite:///path/to/state.db or "
+                "postgresql://user@host:5432/dbname"
+            )
+        return value
 
 
 class SnowflakeConfig(_Strict):
@@ -103,7 +129,9 @@ class ApprovalsConfig(_Strict):
         "unknown (never retried).",
     )
     two_person: list[str] = Field(
-        default_factory=list, description="Action types that need two distinct approvers."
+        default_factory=lambda: ["delete_ebs_volume"],
+        description="Action types that need two distinct approvers (default: delete_ebs_volume, "
+        "irreversible; a list set in the config replaces the default).",
     )
 
 
@@ -142,6 +170,7 @@ class Config(_Strict):
         description="Rate to convert 1 unit of a billing currency into the reporting currency.",
     )
     warehouse: WarehouseConfig = Field(default_factory=WarehouseConfig)
+    state: StateConfig = Field(default_factory=StateConfig)
     snowflake: SnowflakeConfig = Field(default_factory=SnowflakeConfig)
     openai: ProviderApiConfig = Field(default_factory=_default_openai)
     anthropic: ProviderApiConfig = Field(default_factory=_default_anthropic)
@@ -191,6 +220,14 @@ class Config(_Strict):
     notify: NotifyConfig = Field(
         default_factory=NotifyConfig,
         description="Alert channels, routes by owner and severity, retries (see tools/notify).",
+    )
+    savings: SavingsConfig = Field(
+        default_factory=SavingsConfig,
+        description="Realized savings: baseline days, minimum post days, metric (tools/savings).",
+    )
+    tickets: TicketsConfig = Field(
+        default_factory=TicketsConfig,
+        description="Ticket backend (local, Jira, GitHub) and routing by owner (tools/tickets*).",
     )
 
     @field_validator("budgets")

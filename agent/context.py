@@ -1,5 +1,8 @@
 """The application context handed to every command: home, config and lazy connections.
 
+The state database (ledger, audit log, meter, checkpoints) is the home's `state.db`, or the
+PostgreSQL server named by `state.url`; `state_store()` and `checkpointer()` open the right one.
+
 Nothing opens a connection or reads the environment at import time; commands ask the context,
 and tests build one directly with a temporary home.
 """
@@ -8,12 +11,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
+from langgraph.checkpoint.sqlite import SqliteSaver
 
+from agent.checkpoints import open_checkpointer
 from agent.config import Config, Home, load_config
+from guardrails.store import StateStore, resolve_state_target
 from tools.query import DuckDBEngine
 from warehouse.db import connect, resolve_warehouse_path
+
+if TYPE_CHECKING:
+    from langgraph.checkpoint.postgres import PostgresSaver
 
 __all__ = ["AppContext"]
 
@@ -41,6 +51,21 @@ class AppContext:
             self.home.ensure()
             self._con = connect(self.warehouse_path)
         return self._con
+
+    @property
+    def state_target(self) -> str:
+        """The state database: `state.url` when it is PostgreSQL, else the SQLite file path."""
+        return resolve_state_target(self.config.state.url, self.home.state_path)
+
+    def state_store(self) -> StateStore:
+        """A new migrated connection to the state database (the caller closes it)."""
+        self.home.ensure()
+        return StateStore(self.state_target)
+
+    def checkpointer(self) -> SqliteSaver | PostgresSaver:
+        """LangGraph's checkpointer on the state database (close with `saver.conn.close()`)."""
+        self.home.ensure()
+        return open_checkpointer(self.state_target)
 
     def engine(self) -> DuckDBEngine:
         return DuckDBEngine(self.warehouse())

@@ -4,15 +4,14 @@ and tools from an `AppContext`, and runs the graphs.
 - `ask` runs the chat graph on a checkpoint thread (a follow-up with the same thread keeps context).
 - A write tool's proposal starts its own action graph, which pauses at `interrupt()`.
 - `approve` / `reject` decide in the ledger first, then wake the proposal's action graph; the
-  graph re-validates and executes at most once. A new process (new graph, same `state.db`) resumes
-  the same checkpoint, so an approval after a restart still runs.
+  graph re-validates and executes at most once. A new process (new graph, same state database)
+  resumes the same checkpoint, so an approval after a restart still runs.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sqlite3
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -20,7 +19,6 @@ from typing import Any
 
 import duckdb
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
-from langgraph.checkpoint.sqlite import SqliteSaver
 from langgraph.types import Command
 from pydantic import BaseModel
 
@@ -34,11 +32,11 @@ from guardrails.approvals import Decision, Ledger, Proposal
 from guardrails.audit import AuditLog
 from guardrails.budget import BudgetMeter, RunUsage
 from guardrails.sqlguard import open_readonly
-from guardrails.store import StateStore
 from prompts import load_prompt
 from tools.catalog import registry as default_registry
 from tools.context import ToolContext
 from tools.registry import ToolRegistry
+from tools.tickets_sync import sync_tickets
 from tools.vtags.allocate import ensure_allocation
 from warehouse.ingest.agent_spend import sync_agent_spend
 from warehouse.ingest.ai_common import load_price_table
@@ -90,13 +88,11 @@ class Runtime:
         self._models = models
         self.registry = registry or default_registry()
         app.home.ensure()
-        self.store = StateStore(app.home.state_path)
+        self.store = app.state_store()
         self.audit = AuditLog(self.store, clock)
         self.ledger = Ledger(self.store, self.audit, app.config, clock)
         self.meter = BudgetMeter(self.store, app.config.budget, load_price_table(), clock)
-        conn = sqlite3.connect(app.home.state_path, check_same_thread=False, timeout=30)
-        self.saver = SqliteSaver(conn)
-        self.saver.setup()
+        self.saver = app.checkpointer()
         self._ro: duckdb.DuckDBPyConnection | None = None
 
     # -- chat ----------------------------------------------------------------------------------
@@ -209,6 +205,7 @@ class Runtime:
         if graph.get_state(config).next:
             graph.invoke(Command(resume={"proposal_id": proposal_id}), config)
         self._close_readonly()
+        sync_tickets(self.tool_context("finops", None), environ=self.environ)
         return self.ledger.get(proposal_id)
 
     def approve(self, proposal_id: str, by: str, *, seen_hash: str | None = None) -> Decision:

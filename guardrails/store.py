@@ -1,10 +1,13 @@
-"""The operational state store: one SQLite file (`$FINOPS_HOME/state.db`) for the approvals
-ledger, the local tickets table, the audit log and the self-budget meter.
+"""The operational state store: the approvals ledger, the local tickets table, the audit log and
+the self-budget meter, in one SQLite file (`$FINOPS_HOME/state.db`, the default) or in PostgreSQL
+when `state.url` is `postgresql://…` (several `finops serve` replicas share one store).
 
-LangGraph's checkpointer lives in the same file (its own tables). Writes that must not race go
-through `transaction()`, which takes SQLite's write lock up front (`BEGIN IMMEDIATE`), so a
-compare-and-set between two processes is decided by the database, not by timing. Schema changes
-are numbered, append-only migrations recorded in `state_migrations`.
+LangGraph's checkpointer lives in the same database (its own tables). Writes that must not race go
+through `transaction()`, which takes the database's write lock up front (SQLite: `BEGIN
+IMMEDIATE`; PostgreSQL: a transaction-scoped advisory lock, see `guardrails.store_pg`), so a
+compare-and-set between two processes is decided by the database, not by timing. Callers write
+SQLite SQL once; on PostgreSQL it is translated (`guardrails.sqlcompat`). Schema changes are
+numbered, append-only migrations recorded in `state_migrations`, written once in SQLite DDL.
 """
 
 from __future__ import annotations
@@ -13,12 +16,21 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
-__all__ = ["STATE_MIGRATIONS", "StateStore", "utc_text"]
+from agent.errors import ConfigError
+from guardrails.sqlcompat import split_statements, translate_ddl
+
+__all__ = [
+    "STATE_MIGRATIONS",
+    "StateStore",
+    "is_postgres_url",
+    "resolve_state_target",
+    "utc_text",
+]
 
 STATE_MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (
@@ -258,6 +270,117 @@ STATE_MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX IF NOT EXISTS runaway_flags_status ON runaway_flags (status, opened_at);
         """,
     ),
+    (
+        10,
+        "ticket links",
+        """
+        CREATE TABLE ticket_links (
+            dedup_key TEXT PRIMARY KEY,
+            local_ticket_id INTEGER NOT NULL REFERENCES tickets (id),
+            backend TEXT NOT NULL,
+            external_key TEXT,
+            url TEXT,
+            ticket_proposal_id TEXT NOT NULL,
+            finding_id TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            closed_at TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT
+        );
+        CREATE TABLE ticket_tracked (
+            dedup_key TEXT NOT NULL REFERENCES ticket_links (dedup_key),
+            proposal_id TEXT NOT NULL,
+            synced_status TEXT,
+            posted TEXT NOT NULL DEFAULT '[]',
+            synced_at TEXT,
+            PRIMARY KEY (dedup_key, proposal_id)
+        );
+        CREATE INDEX ticket_tracked_proposal ON ticket_tracked (proposal_id);
+        CREATE TABLE ticket_comments (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            ticket_id INTEGER NOT NULL REFERENCES tickets (id),
+            at TEXT NOT NULL,
+            body TEXT NOT NULL
+        );
+        """,
+    ),
+    (
+        11,
+        "realized savings",
+        """
+        CREATE TABLE savings (
+            proposal_id TEXT NOT NULL REFERENCES proposals (id),
+            resource_id TEXT NOT NULL,
+            action TEXT NOT NULL,
+            owner TEXT,
+            executed_at TEXT NOT NULL,
+            estimated_monthly TEXT NOT NULL,
+            baseline_daily TEXT,
+            actual_daily TEXT,
+            measured_daily TEXT,
+            post_days INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL CHECK (status IN ('measuring', 'measured', 'rolled_back',
+                'no_bills')),
+            currency TEXT NOT NULL,
+            metric TEXT NOT NULL,
+            baseline_start TEXT NOT NULL,
+            baseline_end TEXT NOT NULL,
+            baseline_days INTEGER NOT NULL DEFAULT 0,
+            baseline_rows INTEGER NOT NULL DEFAULT 0,
+            post_start TEXT NOT NULL,
+            post_end TEXT,
+            post_rows INTEGER NOT NULL DEFAULT 0,
+            rolled_back_at TEXT,
+            rollback_id TEXT,
+            last_measured_at TEXT NOT NULL,
+            PRIMARY KEY (proposal_id, resource_id)
+        );
+        CREATE INDEX savings_status ON savings (status, executed_at);
+        """,
+    ),
+    (
+        12,
+        "slack",
+        """
+        CREATE TABLE slack_events (
+            event_key TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            seen_at TEXT NOT NULL
+        );
+        CREATE INDEX slack_events_seen ON slack_events (seen_at);
+        CREATE TABLE slack_cards (
+            proposal_id TEXT NOT NULL REFERENCES proposals (id),
+            channel TEXT NOT NULL,
+            ts TEXT,
+            shown_status TEXT NOT NULL,
+            posted_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (proposal_id, channel)
+        );
+        """,
+    ),
+    (
+        13,
+        "scheduler runs",
+        """
+        CREATE TABLE scheduler_runs (
+            job TEXT NOT NULL,
+            fire_time TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed', 'skipped',
+                'missed', 'abandoned')),
+            claimed_by TEXT NOT NULL,
+            claimed_at TEXT NOT NULL,
+            lease_until TEXT NOT NULL,
+            finished_at TEXT,
+            coalesced INTEGER NOT NULL DEFAULT 0,
+            detail TEXT,
+            PRIMARY KEY (job, fire_time)
+        );
+        CREATE INDEX scheduler_runs_status ON scheduler_runs (job, status);
+        """,
+    ),
 )
 
 
@@ -266,6 +389,31 @@ def utc_text(moment: datetime) -> str:
     if moment.tzinfo is None:
         raise ValueError("timestamps in the state store must be timezone-aware")
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def is_postgres_url(target: str) -> bool:
+    """Whether a state target names a PostgreSQL server rather than a SQLite file."""
+    return target.startswith(("postgresql://", "postgres://"))
+
+
+def resolve_state_target(url: str | None, default: Path) -> str:
+    """`state.url` → what `StateStore` opens: a PostgreSQL URL, or a SQLite file path.
+
+    Example: `resolve_state_target("sqlite:///var/finops/state.db", home)` → "/var/finops/state.db";
+    `resolve_state_target(None, home / "state.db")` → the home's file.
+    """
+    if not url:
+        return str(default)
+    if is_postgres_url(url):
+        return url
+    if url.startswith("sqlite://"):
+        path = url.removeprefix("sqlite://")
+        if path:
+            return str(Path(path).expanduser())
+    raise ConfigError(
+        f"state.url {url!r} is not supported; use sqlite:///path/to/state.db or "
+        "postgresql://user@host:5432/dbname"
+    )
 
 
 def _use_wal(conn: sqlite3.Connection, attempts: int = 60) -> None:
@@ -285,25 +433,49 @@ def _use_wal(conn: sqlite3.Connection, attempts: int = 60) -> None:
             time.sleep(min(0.01 * (attempt + 1), 0.2))
 
 
+def _open_sqlite(path: str) -> sqlite3.Connection:
+    if path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    conn = sqlite3.connect(path, timeout=30, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout = 30000")
+    if path != ":memory:":
+        _use_wal(conn)
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def _postgres() -> Any:
+    """The PostgreSQL backend module (psycopg is an optional extra: `.[postgres]`)."""
+    try:
+        import guardrails.store_pg as module
+    except ImportError as exc:
+        raise ConfigError(
+            "state.url names a PostgreSQL server but psycopg is not installed; "
+            "pip install 'agentic-finops[postgres]'"
+        ) from exc
+    return module
+
+
 class StateStore:
     """A migrated connection to the state database.
 
-    One instance per process or thread; two instances on the same file are how tests model two
-    processes. `path` may be ':memory:' for throwaway use.
+    `target` is a SQLite file path (':memory:' for throwaway use) or a `postgresql://` URL (see
+    `resolve_state_target`). One instance per process or thread; two instances on the same
+    database are how tests model two processes. On PostgreSQL, `conn` and the rows of `query`
+    are `guardrails.store_pg` adapters with the same surface as their sqlite3 counterparts
+    (`execute`, `fetchone`, `fetchall`, `rowcount`, `lastrowid`; rows by index and by name).
     """
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self.conn = sqlite3.connect(
-            self.path, timeout=30, isolation_level=None, check_same_thread=False
+    def __init__(self, target: Path | str) -> None:
+        self.path = str(target)
+        self.backend: Literal["sqlite", "postgres"] = (
+            "postgres" if is_postgres_url(self.path) else "sqlite"
         )
-        self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA busy_timeout = 30000")
-        if self.path != ":memory:":
-            _use_wal(self.conn)
-        self.conn.execute("PRAGMA foreign_keys = ON")
+        if self.backend == "postgres":
+            self.conn = cast(sqlite3.Connection, _postgres().PgConnection(self.path))
+        else:
+            self.conn = _open_sqlite(self.path)
         self._lock = threading.RLock()
         self._depth = 0
         self.migrate()
@@ -313,25 +485,37 @@ class StateStore:
         applied: list[int] = []
         with self.transaction() as conn:
             conn.execute(
-                "CREATE TABLE IF NOT EXISTS state_migrations (version INTEGER PRIMARY KEY, "
-                "name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+                self._ddl(
+                    "CREATE TABLE IF NOT EXISTS state_migrations (version INTEGER PRIMARY KEY, "
+                    "name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+                )
             )
+            if self.backend == "postgres":
+                self._pg().ensure_functions()
             done = {r[0] for r in conn.execute("SELECT version FROM state_migrations")}
             for version, name, sql in STATE_MIGRATIONS:
                 if version in done:
                     continue
-                for statement in (s for s in sql.split(";") if s.strip()):
-                    conn.execute(statement)
+                for statement in split_statements(sql):
+                    conn.execute(self._ddl(statement))
                 conn.execute(
                     "INSERT INTO state_migrations VALUES (?, ?, ?)",
                     (version, name, utc_text(datetime.now(UTC))),
                 )
                 applied.append(version)
+        if self.backend == "postgres":
+            self._pg().load_identity_columns()
         return applied
+
+    def _ddl(self, statement: str) -> str:
+        return translate_ddl(statement) if self.backend == "postgres" else statement
+
+    def _pg(self) -> Any:
+        return cast(Any, self.conn)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction holding SQLite's write lock from its first statement.
+        """A write transaction holding the database's write lock from its first statement.
 
         Nested use joins the outer transaction, so a ledger transition and its audit entry commit
         together or not at all.
@@ -344,22 +528,54 @@ class StateStore:
                 finally:
                     self._depth -= 1
                 return
+            if self.backend == "postgres":
+                self._pg().ensure_open()
             self.conn.execute("BEGIN IMMEDIATE")
             self._depth = 1
             try:
                 yield self.conn
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                self._rollback()
                 raise
             else:
-                self.conn.execute("COMMIT")
+                self._commit()
             finally:
                 self._depth = 0
+
+    def _rollback(self) -> None:
+        if self.backend == "sqlite":
+            self.conn.execute("ROLLBACK")
+            return
+        with suppress(sqlite3.Error):
+            self.conn.execute("ROLLBACK")
+
+    def _commit(self) -> None:
+        if self.backend == "postgres" and self._pg().failed:
+            self.conn.execute("ROLLBACK")
+            raise sqlite3.OperationalError(
+                "a statement failed inside this state transaction and PostgreSQL rolled the "
+                "whole transaction back; nothing in it was saved"
+            )
+        self.conn.execute("COMMIT")
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """Rows of a read query."""
         with self._lock:
+            if self.backend == "postgres" and not self._depth:
+                self._pg().ensure_open()
             return list(self.conn.execute(sql, tuple(params)).fetchall())
+
+    def insert_returning_id(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one INSERT into a table with an integer id and return the new row's id.
+
+        Joins the caller's transaction when there is one. Example:
+        `store.insert_returning_id("INSERT INTO tickets (...) VALUES (?, ...)", values)` → 7.
+        """
+        with self.transaction() as conn:
+            rowid = conn.execute(sql, tuple(params)).lastrowid
+        if rowid is None:
+            raise sqlite3.ProgrammingError(f"no id was generated by {sql.strip()[:80]!r}")
+        return int(rowid)
 
     def close(self) -> None:
         self.conn.close()

@@ -12,6 +12,8 @@ from agent.config import Config
 from warehouse.db import connect
 from warehouse.ingest import IngestReport, resolve_inputs, run_ingest
 
+pytest_plugins = ["tests.pg_fixture"]
+
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -5,8 +5,14 @@ It serves a few resource types the way the real API server does, so tests drive 
 
 * GET of one object, GET of a list (in one namespace or across all, with a simple
   `labelSelector`: `k=v`, `k==v`, `k!=v`, `k`, `!k`), PATCH with `application/merge-patch+json`
-  (RFC 7386; `strategic-merge-patch+json` is treated the same, which is exact for labels and
-  annotations), POST to create, DELETE;
+  (RFC 7386) or `application/strategic-merge-patch+json` (the same, except that lists with a
+  patch merge key — `containers`, `initContainers`, `env`, `volumes`, … — merge item by item on
+  that key, and an item `{"$patch": "delete", name: …}` removes one, as the real server does),
+  PUT to replace, POST to create, DELETE;
+* `?dryRun=All` on PATCH, PUT, POST and DELETE validates and answers with the would-be object
+  while changing nothing (no new resourceVersion); another `dryRun` value is a 400. Workloads are
+  validated like the real server does for the fields tests touch (`spec.replicas` ≥ 0, container
+  names, resource quantities): an invalid object is a 422 `Invalid`, dry run or not;
 * `metadata.resourceVersion` moves on every change; a patch carrying a stale one is refused with
   409 Conflict (optimistic concurrency, as kubectl and controllers rely on);
 * errors are `Status` objects (404 NotFound, 409 Conflict, 415, 401) like the real server's;
@@ -32,6 +38,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +62,7 @@ __all__ = [
     "pod",
     "pod_metrics",
     "statefulset",
+    "strategic_merge_patch",
 ]
 
 RESOURCES: dict[str, tuple[str, str, bool]] = {
@@ -71,6 +79,19 @@ RESOURCES: dict[str, tuple[str, str, bool]] = {
 
 _PLURAL_OF = {kind: plural for plural, (_v, kind, _n) in RESOURCES.items()}
 _MERGE_TYPES = ("application/merge-patch+json", "application/strategic-merge-patch+json")
+_STRATEGIC = _MERGE_TYPES[1]
+_MERGE_KEYS = {
+    "containers": "name",
+    "initContainers": "name",
+    "ephemeralContainers": "name",
+    "env": "name",
+    "volumes": "name",
+    "volumeMounts": "mountPath",
+    "ports": "containerPort",
+    "imagePullSecrets": "name",
+}
+"""List field → its patch merge key, as in the Kubernetes API's `patchMergeKey` markers."""
+_QUANTITY = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+|[numkMGTPE]|[KMGTPE]i)?$")
 _METRICS_PREFIX = "/apis/metrics.k8s.io/"
 _CREATED = "2026-01-01T00:00:00Z"
 
@@ -105,6 +126,70 @@ def merge_patch(target: Any, patch: Any) -> Any:
         else:
             out[key] = merge_patch(out.get(key), value)
     return out
+
+
+def strategic_merge_patch(target: Any, patch: Any, key: str | None = None) -> Any:
+    """Strategic merge patch, for the fields tests use: objects merge recursively and null
+    removes (as RFC 7386); a list whose field has a patch merge key (`_MERGE_KEYS`) merges item
+    by item on it (an unmatched item is appended, `{"$patch": "delete", ...}` removes one); any
+    other list replaces."""
+    merge_key = _MERGE_KEYS.get(key or "")
+    if merge_key and isinstance(patch, list) and isinstance(target, list):
+        return _merge_list(target, patch, merge_key)
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = dict(target) if isinstance(target, dict) else {}
+    for field_name, value in patch.items():
+        if value is None:
+            out.pop(field_name, None)
+        else:
+            out[field_name] = strategic_merge_patch(out.get(field_name), value, field_name)
+    return out
+
+
+def _merge_list(target: list[Any], patch: list[Any], merge_key: str) -> list[Any]:
+    out = [copy.deepcopy(item) for item in target]
+    for item in patch:
+        if not isinstance(item, dict) or merge_key not in item:
+            out.append(copy.deepcopy(item))
+            continue
+        at = next(
+            (
+                i
+                for i, o in enumerate(out)
+                if isinstance(o, dict) and o.get(merge_key) == item[merge_key]
+            ),
+            None,
+        )
+        if item.get("$patch") == "delete":
+            if at is not None:
+                out.pop(at)
+        elif at is None:
+            out.append(copy.deepcopy(item))
+        else:
+            out[at] = strategic_merge_patch(out[at], item)
+    return out
+
+
+def _invalid_workload(kind: str, obj: Mapping[str, Any]) -> str | None:
+    """Why a Deployment / StatefulSet would be refused (the few rules tests rely on), or None."""
+    spec = obj.get("spec") or {}
+    replicas = spec.get("replicas")
+    if replicas is not None and (not isinstance(replicas, int) or replicas < 0):
+        return f"spec.replicas: Invalid value: {replicas!r}: must be greater than or equal to 0"
+    containers = ((spec.get("template") or {}).get("spec") or {}).get("containers") or []
+    names = [c.get("name") for c in containers if isinstance(c, dict)]
+    if len(names) != len(containers) or not all(names) or len(set(names)) != len(names):
+        return "spec.template.spec.containers: Invalid value: names must be set and unique"
+    for i, c in enumerate(containers):
+        for part in ("requests", "limits"):
+            for res, value in ((c.get("resources") or {}).get(part) or {}).items():
+                if not isinstance(value, str | int) or not _QUANTITY.match(str(value)):
+                    return (
+                        f"spec.template.spec.containers[{i}].resources.{part}[{res}]: "
+                        f"Invalid value: {value!r}: must be a quantity"
+                    )
+    return None
 
 
 def _selector_matches(selector: str, labels: Mapping[str, str]) -> bool:
@@ -317,12 +402,19 @@ class K8sDouble:
                 return 404, _status(404, "NotFound", f"the server could not find {split.path}")
             if method == "GET":
                 return self._get(route, query)
+            dry = query.get("dryRun")
+            if dry is not None and dry != ["All"]:
+                message = f"Invalid dry run value: {dry!r}; supported: All"
+                return 400, _status(400, "BadRequest", message)
+            dry_run = dry is not None
             if method == "PATCH":
-                return self._patch(route, content_type, body)
+                return self._patch(route, content_type, body, dry_run)
+            if method == "PUT":
+                return self._put(route, body, dry_run)
             if method == "POST":
-                return self._create(route, body)
+                return self._create(route, body, dry_run)
             if method == "DELETE":
-                return self._delete(route)
+                return self._delete(route, dry_run)
         return 405, _status(405, "MethodNotAllowed", f"{method} is not supported")
 
     def _injected(self, method: str, path: str) -> int | None:
@@ -408,49 +500,82 @@ class K8sDouble:
         return self._list(version, "PodMetricsList", items, query)
 
     def _patch(
-        self, route: _Route, content_type: str | None, body: Any
+        self, route: _Route, content_type: str | None, body: Any, dry_run: bool = False
     ) -> tuple[int, dict[str, Any]]:
         media = (content_type or "").split(";")[0].strip()
         if media not in _MERGE_TYPES:
             message = f"the double supports {' and '.join(_MERGE_TYPES)}, not {media!r}"
             return 415, _status(415, "UnsupportedMediaType", message)
-        key = self._key(route)
-        current = self._objects.get(key)
+        current = self._objects.get(self._key(route))
         if current is None:
             return self._not_found(route)
-        wanted = (body or {}).get("metadata", {}).get("resourceVersion")
+        merge = strategic_merge_patch if media == _STRATEGIC else merge_patch
+        return self._store(route, current, merge(current, body), body, dry_run)
+
+    def _put(self, route: _Route, body: Any, dry_run: bool) -> tuple[int, dict[str, Any]]:
+        current = self._objects.get(self._key(route))
+        if current is None:
+            return self._not_found(route)
+        if not isinstance(body, dict) or (body.get("metadata") or {}).get("name") != route.name:
+            return 400, _status(400, "BadRequest", "the body's metadata.name must match the URL")
+        replaced = {k: copy.deepcopy(v) for k, v in body.items() if k not in ("apiVersion", "kind")}
+        return self._store(route, current, replaced, body, dry_run)
+
+    def _store(
+        self, route: _Route, current: dict[str, Any], new: dict[str, Any], body: Any, dry_run: bool
+    ) -> tuple[int, dict[str, Any]]:
+        """Check the resourceVersion the body carries and the new object; keep it unless a dry
+        run; answer with the (would-be) object."""
+        wanted = ((body or {}).get("metadata") or {}).get("resourceVersion")
+        version, kind, _namespaced = RESOURCES[route.plural]
+        group = version.split("/")[0] if "/" in version else ""
+        what = f"{route.plural}.{group}" if group else route.plural
         if wanted is not None and wanted != current["metadata"]["resourceVersion"]:
-            group = RESOURCES[route.plural][0].split("/")[0]
-            what = f"{route.plural}.{group}" if "/" in RESOURCES[route.plural][0] else route.plural
             message = (
                 f'Operation cannot be fulfilled on {what} "{route.name}": the object has been '
                 "modified; please apply your changes to the latest version and try again"
             )
             return 409, _status(409, "Conflict", message)
-        patched = merge_patch(current, body)
-        patched["metadata"]["resourceVersion"] = self._next_version()
-        for fixed in ("name", "namespace", "uid", "creationTimestamp"):
+        new.setdefault("metadata", {})
+        for fixed in ("name", "namespace", "uid", "creationTimestamp", "resourceVersion"):
             if fixed in current["metadata"]:
-                patched["metadata"][fixed] = current["metadata"][fixed]
-        self._objects[key] = patched
-        return self._get(route, {})
+                new["metadata"][fixed] = current["metadata"][fixed]
+        if route.plural in ("deployments", "statefulsets"):
+            problem = _invalid_workload(kind, new)
+            if problem:
+                message = f'{kind}.{group} "{route.name}" is invalid: {problem}'
+                return 422, _status(422, "Invalid", message, {"name": route.name, "kind": kind})
+        if not dry_run:
+            new["metadata"]["resourceVersion"] = self._next_version()
+            self._objects[self._key(route)] = new
+        return 200, {"apiVersion": version, "kind": kind, **copy.deepcopy(new)}
 
-    def _create(self, route: _Route, body: Any) -> tuple[int, dict[str, Any]]:
+    def _create(
+        self, route: _Route, body: Any, dry_run: bool = False
+    ) -> tuple[int, dict[str, Any]]:
         name = (body or {}).get("metadata", {}).get("name")
         if not name:
             return 422, _status(422, "Invalid", "metadata.name is required")
         item = _Route(route.plural, route.namespace, name)
         if self._key(item) in self._objects:
             return 409, _status(409, "AlreadyExists", f'{route.plural} "{name}" already exists')
-        obj = dict(body)
+        obj = copy.deepcopy(dict(body))
         if route.namespace:
             obj.setdefault("metadata", {})["namespace"] = route.namespace
+        if route.plural in ("deployments", "statefulsets"):
+            problem = _invalid_workload(RESOURCES[route.plural][1], obj)
+            if problem:
+                return 422, _status(422, "Invalid", f'"{name}" is invalid: {problem}')
+        if dry_run:
+            version, kind, _namespaced = RESOURCES[route.plural]
+            return 201, {"apiVersion": version, "kind": kind, **obj}
         self.add(obj)
         status, created = self._get(item, {})
         return (201 if status == 200 else status), created
 
-    def _delete(self, route: _Route) -> tuple[int, dict[str, Any]]:
-        obj = self._objects.pop(self._key(route), None)
+    def _delete(self, route: _Route, dry_run: bool = False) -> tuple[int, dict[str, Any]]:
+        key = self._key(route)
+        obj = self._objects.get(key) if dry_run else self._objects.pop(key, None)
         if obj is None:
             return self._not_found(route)
         return 200, {"kind": "Status", "apiVersion": "v1", "status": "Success", "code": 200}

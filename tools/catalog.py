@@ -7,12 +7,17 @@ from tools import (
     budgets,
     forecast_tools,
     proposal_tools,
+    savings,
     spend_tools,
     sql_tool,
     tickets,
     unit_economics,
 )
+from tools.actions import ebs as ebs_actions
 from tools.actions import ec2 as optimize_actions
+from tools.actions import k8s as k8s_actions
+from tools.actions import k8s_requests as k8s_request_actions
+from tools.actions import rds as rds_actions
 from tools.actions import rollback as rollback_actions
 from tools.events import actions as event_actions
 from tools.optimize import tool as optimize_tool
@@ -36,7 +41,12 @@ _MODULES = (
     event_actions,
     optimize_tool,
     optimize_actions,
+    rds_actions,
+    ebs_actions,
+    k8s_actions,
+    k8s_request_actions,
     rollback_actions,
+    savings,
 )
 
 

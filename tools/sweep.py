@@ -7,7 +7,10 @@ Steps, each recorded with its duration and outcome (a failing step is reported, 
 3. refresh the stored period-end forecasts;
 4. detect cost anomalies over [since, until] and alert the owners of new open ones (once each);
 5. evaluate budgets and fire crossed thresholds (once per budget, period and threshold);
-6. list idle, rightsizing and commitment findings from the inventory and the bills.
+6. list idle, rightsizing and commitment findings from the inventory and the bills, and per
+   `sweep.act` policy propose the changes and tickets for them (approval-gated; see
+   `tools.sweep_act`);
+7. measure realized savings of executed actions against later bills (`tools.savings`).
 
 `since` defaults to the day after the last finished sweep's `until` (a first sweep covers the last
 `default_days` of data), so a scheduled sweep picks up where the previous one ended. One sweep runs
@@ -33,13 +36,17 @@ from guardrails.store import utc_text
 from tools.anomalies import run_detection
 from tools.anomaly_models import Anomaly
 from tools.budgets import budget_status, fire
+from tools.catalog import registry as full_registry
 from tools.context import ToolContext
 from tools.forecast_store import refresh_after_ingest
 from tools.notify import send
 from tools.notify_models import Alert, Figure
 from tools.optimize.engine import recommend
 from tools.optimize.models import Finding as SavingFinding
+from tools.registry import ToolRegistry
+from tools.savings import load_savings, refresh_savings
 from tools.spend import data_range
+from tools.sweep_act import ActOutcome, act_on_findings
 from tools.sweep_config import SweepConfig, SweepSource
 from tools.vtags.allocate import ensure_allocation
 
@@ -78,6 +85,7 @@ class SweepResult(BaseModel):
     steps: list[Step]
     findings: list[Finding]
     proposals: list[str]
+    actions: list[ActOutcome] = []
     alerts: list[dict[str, Any]]
     digest: str
     summary: str | None = None
@@ -198,6 +206,7 @@ def run_sweep(
     since: date | None = None,
     sleep: Callable[[float], None] = time.sleep,
     environ: dict[str, str] | None = None,
+    registry: ToolRegistry | None = None,
 ) -> SweepResult:
     """One sweep over [since, last charge day]; see the module docstring."""
     con = ctx.warehouse()
@@ -209,6 +218,7 @@ def run_sweep(
     findings: list[Finding] = []
     alerts: list[dict[str, Any]] = []
     proposals: list[str] = []
+    actions: list[ActOutcome] = []
     try:
         if ctx.config.virtual_tags:
             steps.run(
@@ -270,9 +280,28 @@ def run_sweep(
             report = recommend(ctx)
             findings.extend(_saving_finding(o) for o in report.findings)
             saving = sum((o.saving.monthly or Decimal(0) for o in report.findings), Decimal(0))
-            return f"{len(report.findings)} findings, {saving:,.2f} a month"
+            acted = act_on_findings(ctx, report.findings, cfg.act, registry or full_registry())
+            for a in acted:
+                proposals.extend(p for p in (a.proposal_id, a.ticket_proposal_id) if p)
+            actions.extend(acted)
+            text = f"{len(report.findings)} findings, {saving:,.2f} a month"
+            if cfg.act:
+                made = sum(a.proposal_id is not None for a in acted)
+                tickets = sum(a.ticket_proposal_id is not None for a in acted)
+                text += f"; {made} proposal(s), {tickets} ticket proposal(s) per sweep.act"
+            return text
 
         steps.run("optimize", optimize)
+
+        def savings() -> str:
+            notes = refresh_savings(ctx)
+            rows = load_savings(ctx)
+            measured = sum(r.status == "measured" for r in rows)
+            return f"{len(rows)} executed change(s) tracked, {measured} measured" + (
+                f"; {'; '.join(notes)}" if notes else ""
+            )
+
+        steps.run("savings", savings)
     except Exception:
         _finish(ctx, sweep_id, "failed", {"steps": [s.model_dump() for s in steps.steps]})
         raise
@@ -285,6 +314,7 @@ def run_sweep(
         steps=steps.steps,
         findings=findings,
         proposals=proposals,
+        actions=actions,
         alerts=alerts,
         digest=digest,
     )

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -34,14 +33,14 @@ from guardrails.approvals import Proposal, ProposalDraft
 from tools.actions import aws_ec2
 from tools.actions.aws_ec2 import ActionError, Live
 from tools.actions.config import actions_settings
+from tools.actions.limits import exceeds, protected
+from tools.actions.limits import run_rates as _run_rates
 from tools.actions.rollback import ROLLBACK, effective_action, register_reverse
 from tools.context import ToolContext
-from tools.optimize.config import OptimizeConfig, settings
+from tools.optimize.config import settings
 from tools.optimize.engine import recommend
-from tools.optimize.inventory import bills
 from tools.optimize.models import Finding
 from tools.registry import REGISTRY, ActionSpec
-from tools.spend import data_range
 from tools.vtags.tagback_models import settings_for
 
 __all__ = [
@@ -104,24 +103,6 @@ def _findings(ctx: ToolContext) -> dict[str, Finding]:
     return {f.id: f for f in recommend(ctx).findings}
 
 
-def _run_rates(ctx: ToolContext, ids: Iterable[str]) -> dict[str, Decimal]:
-    """Billed monthly run rate per resource id (the optimizer's bill window)."""
-    engine, cfg = ctx.engine(), settings(ctx.config)
-    _, until = data_range(engine)
-    if until is None:
-        return {}
-    found = bills(engine, ctx.config, cfg, until - timedelta(days=cfg.bill_days - 1), until)
-    return {rid: found[rid].monthly() for rid in ids if rid in found}
-
-
-def protected(tags: Mapping[str, str], cfg: OptimizeConfig) -> str | None:
-    keys = {k.lower() for k in cfg.protect_keys}
-    for key, value in tags.items():
-        if key.lower() in keys and value.strip().lower() in cfg.protect_values:
-            return f"protected by tag {key}={value}"
-    return None
-
-
 def _resolve(
     ctx: ToolContext,
     finding_ids: Sequence[str],
@@ -177,20 +158,7 @@ def _live(ctx: ToolContext, targets: Sequence[Mapping[str, Any]]) -> dict[str, L
 
 def blast_radius(ctx: ToolContext, targets: Sequence[Mapping[str, Any]]) -> str | None:
     """Why the targets exceed the `actions:` limits, or None."""
-    limits = actions_settings(ctx.config)
-    if len(targets) > limits.max_resources_per_proposal:
-        return (
-            f"{len(targets)} resources exceed actions.max_resources_per_proposal "
-            f"({limits.max_resources_per_proposal}); propose fewer"
-        )
-    spend = sum((Decimal(str(t.get("monthly_cost") or 0)) for t in targets), Decimal(0))
-    if spend > limits.max_monthly_spend_per_proposal:
-        cur = ctx.config.reporting_currency
-        return (
-            f"{cur} {spend:.2f}/month affected exceeds actions.max_monthly_spend_per_proposal "
-            f"({cur} {limits.max_monthly_spend_per_proposal}); propose fewer"
-        )
-    return None
+    return exceeds(actions_settings(ctx.config), ctx.config.reporting_currency, targets)
 
 
 def _plan(
