@@ -55,6 +55,7 @@ def _register() -> None:
         cli_notify,
         cli_optimize,
         cli_savings,
+        cli_serve,
         cli_spend,
         cli_sweep,
         cli_tags,
@@ -77,6 +78,7 @@ def _register() -> None:
         cli_sweep,
         cli_collect,
         cli_events,
+        cli_serve,
         cli_eval,
     ):
         module.register(app)

@@ -15,9 +15,18 @@ from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from agent.errors import ConfigError
+from agent.scheduler_config import Schedule
+from agent.slack.config import SlackConfig
 from tools.actions.config import ActionsConfig
 from tools.anomaly_config import AnomalyConfig
 from tools.budget_config import Budget
@@ -217,6 +226,10 @@ class Config(_Strict):
     sweep: SweepConfig = Field(
         default_factory=SweepConfig, description="What `finops sweep` ingests and how it runs."
     )
+    schedule: Schedule = Field(
+        default_factory=list,
+        description="Cron jobs `finops serve` runs (sweep, digest, ...; agent/scheduler_config).",
+    )
     notify: NotifyConfig = Field(
         default_factory=NotifyConfig,
         description="Alert channels, routes by owner and severity, retries (see tools/notify).",
@@ -229,6 +242,18 @@ class Config(_Strict):
         default_factory=TicketsConfig,
         description="Ticket backend (local, Jira, GitHub) and routing by owner (tools/tickets*).",
     )
+    slack: SlackConfig = Field(
+        default_factory=SlackConfig,
+        description="Slack app: token sources, channels, roles, chat rate limit (agent/slack).",
+    )
+
+    @model_validator(mode="after")
+    def _slack_alert_defaults(self) -> Config:
+        """`slack_app` alert channels use the Slack app's token variable and API base URL
+        unless they name their own."""
+        notify = self.notify.with_slack_defaults(self.slack.bot_token_env, self.slack.base_url)
+        object.__setattr__(self, "notify", notify)  # Config is frozen
+        return self
 
     @field_validator("budgets")
     @classmethod

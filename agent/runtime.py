@@ -231,10 +231,14 @@ class Runtime:
             self._ro = open_readonly(path)
         return self._ro
 
-    def _close_readonly(self) -> None:
+    def close_readonly(self) -> None:
+        """Close the read-only warehouse connection (reopened on next use), so the warehouse
+        is not held open between runs and a writer (ingest, another process) can get in."""
         if self._ro is not None:
             self._ro.close()
             self._ro = None
+
+    _close_readonly = close_readonly  # the former private name, kept for existing callers
 
     def _sync_own_spend(self) -> None:
         """Write the agent's LLM spend of today and yesterday (a run may cross midnight) to the

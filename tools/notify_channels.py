@@ -2,14 +2,20 @@
 
 A sender either returns (delivered) or raises `DeliveryError` saying whether another try may
 help: connection problems, timeouts, HTTP 5xx and 429 and SMTP 4xx replies are retryable; any
-other HTTP 4xx, SMTP 5xx replies, TLS verification failures and missing secrets are not. Secrets
+other HTTP 4xx, SMTP 5xx replies, TLS verification failures and missing secrets are not. The
+Slack app's `chat.postMessage` is classified the same way from Slack's answer: HTTP 429
+`ratelimited` waits for its Retry-After, Slack's transient errors are retried, anything else
+(`channel_not_found`, `not_in_channel`, `invalid_auth`, …) is not; slack_sdk's own retries are
+off, so the one retry loop in `tools.notify` owns every retry. Secrets
 are read from the injected environment when the sender is built and listed in `secrets`, so the
 caller can scrub them from any error text before it is stored or audited.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
+import math
 import smtplib
 import ssl
 from collections.abc import Callable, Mapping
@@ -20,20 +26,37 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web import SlackResponse
 
 from tools.notify_config import (
+    SLACK_API_URL,
+    SLACK_TOKEN_ENV,
     Channel,
     EmailChannel,
     PagerDutyChannel,
+    SlackAppChannel,
     SlackWebhookChannel,
     WebhookChannel,
 )
 from tools.notify_models import Alert
-from tools.notify_payloads import email_message, pagerduty_event, sign, slack_message, webhook_body
+from tools.notify_payloads import (
+    email_message,
+    pagerduty_event,
+    sign,
+    slack_app_message,
+    slack_message,
+    webhook_body,
+)
 
 __all__ = ["DeliveryError", "Sender", "build_sender", "parse_retry_after"]
 
 USER_AGENT = "agentic-finops-notify/1"
+# Slack Web API errors worth another try (server side or throttling); any other error is final.
+SLACK_TRANSIENT = frozenset(
+    {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
 
 
 class DeliveryError(Exception):
@@ -125,6 +148,58 @@ class SlackWebhookSender:
 
     def deliver(self, alert: Alert, now: datetime) -> str:
         return _post(self.http, self.url, _json(slack_message(alert)), {}, now)
+
+
+def _slack_error(response: SlackResponse, now: datetime) -> DeliveryError:
+    """A failed Web API call as a `DeliveryError` (retryable or not, with its Retry-After)."""
+    data = response.data if isinstance(response.data, dict) else {}
+    error = str(data.get("error") or "unknown error")
+    code = response.status_code
+    message = f"Slack chat.postMessage HTTP {code}: {error}"
+    headers = {str(k).lower(): str(v) for k, v in (response.headers or {}).items()}
+    after = parse_retry_after(headers.get("retry-after"), now)
+    if code == 429 or error == "ratelimited":
+        return DeliveryError(message, retryable=True, retry_after=after)
+    if code >= 500 or error in SLACK_TRANSIENT:
+        return DeliveryError(message, retryable=True, retry_after=after if code == 503 else None)
+    return DeliveryError(message, retryable=False)
+
+
+@dataclass
+class SlackAppSender:
+    """The Slack app's bot posting to one conversation with slack_sdk's `WebClient`."""
+
+    client: WebClient
+    channel: str
+    token_env: str
+    secrets: tuple[str, ...] = ()
+
+    @property
+    def destination(self) -> str:
+        return f"slack app chat.postMessage to {self.channel} (${self.token_env})"
+
+    def deliver(self, alert: Alert, now: datetime) -> str:
+        try:
+            response = self.client.chat_postMessage(**slack_app_message(alert, self.channel))
+        except SlackApiError as exc:
+            raise _slack_error(exc.response, now) from None
+        except (OSError, http.client.HTTPException) as exc:
+            raise DeliveryError(f"{type(exc).__name__}: {exc}", retryable=True) from None
+        return f"Slack message {response.get('ts')} in {response.get('channel')}"
+
+
+def _slack_app_sender(
+    channel: SlackAppChannel, environ: Mapping[str, str], timeout: float, what: str
+) -> SlackAppSender:
+    token_env = channel.token_env or SLACK_TOKEN_ENV
+    token = _secret(environ, token_env, what)
+    client = WebClient(
+        token=token,
+        base_url=channel.base_url or SLACK_API_URL,
+        timeout=max(1, math.ceil(timeout)),
+        retry_handlers=[],  # the notify loop retries, with backoff and the ledger
+    )
+    return SlackAppSender(client, channel.channel, token_env, secrets=(token,))
 
 
 @dataclass
@@ -226,6 +301,8 @@ def build_sender(
     if isinstance(channel, SlackWebhookChannel):
         url = _secret(environ, channel.url_env, what)
         return SlackWebhookSender(url, http, channel.url_env, secrets=(url, urlsplit(url).path))
+    if isinstance(channel, SlackAppChannel):
+        return _slack_app_sender(channel, environ, timeout, what)
     if isinstance(channel, PagerDutyChannel):
         key = _secret(environ, channel.routing_key_env, what)
         return PagerDutySender(channel.events_url, key, http, secrets=(key,))

@@ -1,7 +1,8 @@
 """The `notify:` section of `finops.yaml`: alert channels, routes and the retry policy.
 
-Channels are named; each is a Slack incoming webhook, an SMTP mailbox, a PagerDuty service
-(Events API v2) or a generic HTTPS webhook signed with HMAC-SHA256. Secrets (webhook URLs,
+Channels are named; each is a Slack incoming webhook, a Slack channel posted to by the Slack
+app's bot (`chat.postMessage`), an SMTP mailbox, a PagerDuty service (Events API v2) or a generic
+HTTPS webhook signed with HMAC-SHA256. Secrets (webhook URLs,
 passwords, routing keys, signing secrets) are never written in the config: a channel names the
 environment variable that holds each one, and the name is checked to look like one, so a pasted
 secret fails validation instead of landing in a file.
@@ -20,6 +21,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 __all__ = [
     "SEVERITY_RANK",
+    "SLACK_API_URL",
+    "SLACK_TOKEN_ENV",
     "Channel",
     "EmailChannel",
     "NotifyConfig",
@@ -27,6 +30,7 @@ __all__ = [
     "RetryPolicy",
     "Route",
     "Severity",
+    "SlackAppChannel",
     "SlackWebhookChannel",
     "WebhookChannel",
 ]
@@ -39,6 +43,9 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _CHANNEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9-]{1,64}$")
 _ADDRESS = re.compile(r"^[^@\s<>,;]+@[^@\s<>,;]+$")
+_SLACK_CONVERSATION = re.compile(r"^[CGDUW][A-Z0-9]{2,30}$")
+SLACK_TOKEN_ENV = "SLACK_BOT_TOKEN"
+SLACK_API_URL = "https://slack.com/api/"
 
 
 class _Strict(BaseModel):
@@ -92,6 +99,35 @@ class SlackWebhookChannel(_Strict):
     url_env: EnvName = Field(
         default="SLACK_WEBHOOK_URL", description="Env var holding the webhook URL (a secret)."
     )
+
+
+class SlackAppChannel(_Strict):
+    """A Slack channel the Slack app's bot posts to (`chat.postMessage` with the bot token).
+
+    Unlike a webhook, one app reaches any channel it was invited to, so routes can send each
+    owner's alerts to their own channel. `token_env` and `base_url` default to the `slack:`
+    section's `bot_token_env` and `base_url` (see `NotifyConfig.with_slack_defaults`), else to
+    `SLACK_BOT_TOKEN` and Slack's API. Example: `{type: slack_app, channel: C0PAYMENTS}`.
+    """
+
+    type: Literal["slack_app"]
+    channel: str = Field(description="Conversation id: C… (channel), G… (private), D…/U… (DM).")
+    token_env: EnvName | None = Field(
+        default=None, description="Env var holding the xoxb- bot token (default: slack's)."
+    )
+    base_url: HttpUrl | None = Field(
+        default=None, description="Slack Web API base URL (default: slack.base_url)."
+    )
+
+    @field_validator("channel")
+    @classmethod
+    def _conversation(cls, value: str) -> str:
+        if not _SLACK_CONVERSATION.match(value):
+            raise ValueError(
+                f"channel {value!r} must be a Slack conversation id such as C0PAYMENTS "
+                "(right-click the channel → Copy link; the id is the last part), not a #name"
+            )
+        return value
 
 
 class EmailChannel(_Strict):
@@ -168,7 +204,7 @@ class WebhookChannel(_Strict):
 
 
 Channel = Annotated[
-    SlackWebhookChannel | EmailChannel | PagerDutyChannel | WebhookChannel,
+    SlackWebhookChannel | SlackAppChannel | EmailChannel | PagerDutyChannel | WebhookChannel,
     Field(discriminator="type"),
 ]
 
@@ -234,3 +270,19 @@ class NotifyConfig(_Strict):
                 valid = ", ".join(sorted(known)) or "none configured"
                 raise ValueError(f"{where}: unknown channel {name!r}; channels: {valid}")
         return self
+
+    def with_slack_defaults(self, token_env: str, base_url: str) -> NotifyConfig:
+        """This config with every `slack_app` channel's unset `token_env` / `base_url` taken
+        from the Slack app's settings (`slack.bot_token_env`, `slack.base_url`)."""
+        channels: dict[str, Channel] = {
+            name: SlackAppChannel(
+                type="slack_app",
+                channel=c.channel,
+                token_env=c.token_env or token_env,
+                base_url=c.base_url or base_url,
+            )
+            if isinstance(c, SlackAppChannel)
+            else c
+            for name, c in self.channels.items()
+        }
+        return self.model_copy(update={"channels": channels})

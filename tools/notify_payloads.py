@@ -1,4 +1,5 @@
-"""Alert → wire format: Slack Block Kit, PagerDuty Events API v2, signed webhook JSON, e-mail.
+"""Alert → wire format: Slack Block Kit (webhook or the app's chat.postMessage), PagerDuty Events
+API v2, signed webhook JSON, e-mail.
 
 Pure functions (no I/O), so each shape is tested on its own. Text from cost data (titles,
 resource names, tags) is data: it is escaped for Slack mrkdwn (`<!channel>` cannot ping anyone)
@@ -22,6 +23,7 @@ __all__ = [
     "email_message",
     "pagerduty_event",
     "sign",
+    "slack_app_message",
     "slack_message",
     "verify_signature",
     "webhook_body",
@@ -82,6 +84,18 @@ def slack_message(alert: Alert) -> dict[str, Any]:
         )
     fallback = f"{_EMOJI[alert.severity]} [{_label(alert)}] {_mrkdwn(alert.title)}"
     return {"text": fallback, "blocks": blocks}
+
+
+def slack_app_message(alert: Alert, channel: str) -> dict[str, Any]:
+    """`chat.postMessage` arguments for the Slack app's bot: the same Block Kit as the webhook
+    (severity, owner, figures with currency and period, scope, evidence), addressed to a channel
+    id, with link previews off (an alert's links are for clicking, not unfurling)."""
+    return {
+        "channel": channel,
+        **slack_message(alert),
+        "unfurl_links": False,
+        "unfurl_media": False,
+    }
 
 
 def pagerduty_event(alert: Alert, routing_key: str) -> dict[str, Any]:

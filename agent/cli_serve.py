@@ -1,0 +1,90 @@
+"""`finops serve`: the long-running process — health, usage events, Slack and the scheduler."""
+
+from __future__ import annotations
+
+import os
+import signal
+from typing import Annotated
+
+import typer
+
+from agent.cli_events import _record_signals
+from agent.context import AppContext
+from agent.errors import FinopsError
+from agent.render import err_console
+from agent.serve import ServeOptions, ServeStack, build_stack
+from tools.events.server import serve
+
+__all__ = ["register", "serve_command"]
+
+
+def _banner(stack: ServeStack) -> str:
+    o = stack.options
+    jobs = ", ".join(
+        f"{j.name} ({j.job}, {j.cron} {j.timezone})" for j in stack.app.config.schedule
+    )
+    sched = "off (--no-scheduler)" if not o.scheduler else (jobs or "no schedule: jobs")
+    return (
+        f"finops serve: http://{o.host}:{o.port}/healthz · /v1/usage-events · /v1/runaway"
+        + (" · /slack/events" if stack.slack.mode == "http" else "")
+        + f" · slack: {stack.slack.mode} ({stack.slack.detail}) · scheduler: {sched}"
+    )
+
+
+def serve_command(
+    ctx: typer.Context,
+    http: Annotated[
+        bool, typer.Option("--http", help="Slack over HTTP (POST /slack/events), not Socket Mode.")
+    ] = False,
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=1, max=65535)] = 8787,
+    no_slack: Annotated[bool, typer.Option("--no-slack", help="Do not start Slack.")] = False,
+    no_scheduler: Annotated[
+        bool, typer.Option("--no-scheduler", help="Do not run the schedule: jobs.")
+    ] = False,
+    grace: Annotated[
+        float,
+        typer.Option(help="Seconds a running scheduled job may take to finish on shutdown.", min=0),
+    ] = 120.0,
+    log_level: Annotated[
+        str, typer.Option("--log-level", help="uvicorn log level (warning, info, debug).")
+    ] = "warning",
+) -> None:
+    """Run the FinOps service: GET /healthz, the usage-event endpoint, the Slack app (Socket
+    Mode by default, --http for POST /slack/events) and the scheduled jobs of `schedule:`.
+    SIGTERM or Ctrl-C stops it gracefully (running job finished, events flushed), exit 0."""
+    app: AppContext = ctx.obj
+    options = ServeOptions(
+        host=host,
+        port=port,
+        http=http,
+        slack=not no_slack,
+        scheduler=not no_scheduler,
+        grace_seconds=grace,
+    )
+    stack = build_stack(app, options, os.environ)
+    started = False
+    try:
+        err_console.print(_banner(stack), markup=False, soft_wrap=True)
+        received: list[int] = []
+        previous = _record_signals(received)
+        try:
+            started = serve(stack.asgi, host, port, log_level)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+        if started:
+            why = f" by {signal.Signals(received[0]).name}" if received else ""
+            err_console.print(
+                f"finops serve: stopped{why}; {stack.service.stored_events:,} event(s) stored, "
+                f"{stack.service.pending_events:,} left unstored",
+                markup=False,
+            )
+    finally:
+        stack.close()
+    if not started:
+        raise FinopsError(f"finops serve did not start on {host}:{port} (see the log above)")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve_command)

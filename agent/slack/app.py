@@ -1,0 +1,200 @@
+"""The Slack app that `finops serve` mounts: a Bolt app plus the outbox and digest helpers.
+
+`build_slack_app(app_ctx)` wires the listeners:
+
+- `app_mention` and direct messages (`message.im`) → the chat graph, answered in the thread,
+- the Approve / Reject buttons and the reject-reason modal → the approvals ledger,
+- `/finops …` → the CLI's reports.
+
+Every listener acknowledges first: Bolt runs with `process_before_response=False`, so the HTTP
+response (or the Socket Mode ack) goes out as soon as `ack()` is called (at once for events), and
+the work continues on the app's listener executor. In HTTP mode Bolt verifies each request's
+`X-Slack-Signature` and refuses timestamps older than five minutes (401) before any listener runs.
+Tokens come from the environment or the secrets file (`agent.slack.secrets`), never from the
+config itself, and are never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from slack_bolt import Ack, App, Respond
+from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
+from slack_sdk import WebClient
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from agent.context import AppContext
+from agent.errors import ConfigError
+from agent.runtime import Runtime
+from agent.slack.blocks import APPROVE_ID, REJECT_ID, REJECT_MODAL_ID, text_blocks
+from agent.slack.cards import (
+    handle_approve,
+    handle_reject_click,
+    handle_reject_submit,
+    post_pending_cards,
+)
+from agent.slack.chat import handle_message
+from agent.slack.commands import run_command
+from agent.slack.rbac import Access, RateLimiter
+from agent.slack.secrets import SlackTokens, load_tokens
+from agent.slack.services import Services, TrackingExecutor
+from agent.slack.state import SlackState
+
+__all__ = ["SlackApp", "build_slack_app"]
+
+log = logging.getLogger("finops.slack")
+EVENTS_PATH = "/slack/events"
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class SlackApp:
+    """The Bolt app and what `finops serve` calls on it."""
+
+    bolt: App
+    services: Services
+    executor: TrackingExecutor
+    tokens: SlackTokens
+    owns_runtime: bool
+
+    async def handle(self, request: Request) -> Response:
+        """POST /slack/events: Slack's events, interactivity and slash commands (HTTP mode)."""
+        if self.tokens.signing_secret is None:
+            return JSONResponse({"error": "HTTP mode needs a signing secret"}, status_code=503)
+        body = await request.body()
+        bolt_response = await run_in_threadpool(self.bolt.dispatch, to_bolt_request(request, body))
+        return to_starlette_response(bolt_response)
+
+    def starlette_routes(self) -> list[Route]:
+        """Routes to mount in the serve process's Starlette app."""
+        return [Route(EVENTS_PATH, endpoint=self.handle, methods=["POST"])]
+
+    def socket_mode_handler(self) -> Any:
+        """A Socket Mode handler for `bolt` (start it with `.connect()` or `.start()`)."""
+        from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+        if self.tokens.app is None:
+            raise ConfigError(
+                f"Socket Mode needs an app-level token: set {self.services.slack.app_token_env} "
+                "(xapp-…) or use HTTP mode"
+            )
+        return SocketModeHandler(self.bolt, self.tokens.app.get_secret_value())
+
+    def post_pending_cards(self) -> list[str]:
+        """Post approval cards for proposals that have none yet (CLI, sweep or chat)."""
+        return post_pending_cards(self.services)
+
+    def post_digest(
+        self, text: str, blocks: list[dict[str, Any]] | None = None, channel: str | None = None
+    ) -> str | None:
+        """Post the sweep digest to `channel` (default `slack.digest_channel`); its ts or None."""
+        target = channel or self.services.slack.digest_channel
+        if not target:
+            return None
+        sent = self.services.client.chat_postMessage(
+            channel=target, text=text[:3000], blocks=blocks or text_blocks(text)
+        )
+        return str(sent["ts"])
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Wait until the work started by acknowledged requests has finished."""
+        return self.executor.wait_idle(timeout)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=True)
+        if self.owns_runtime:
+            self.services.runtime.close()
+
+
+def _register(bolt: App, services: Services) -> None:
+    @bolt.event("app_mention")
+    def on_mention(event: dict[str, Any]) -> None:
+        handle_message(services, event)
+
+    @bolt.event("message")
+    def on_message(event: dict[str, Any]) -> None:
+        if event.get("channel_type") == "im":
+            handle_message(services, event)
+
+    @bolt.action(APPROVE_ID)
+    def on_approve(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        handle_approve(services, body)
+
+    @bolt.action(REJECT_ID)
+    def on_reject(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        handle_reject_click(services, body)
+
+    @bolt.view(REJECT_MODAL_ID)
+    def on_reject_reason(ack: Ack, body: dict[str, Any]) -> None:
+        ack()
+        handle_reject_submit(services, body)
+
+    @bolt.command("/finops")
+    def on_command(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
+        ack()
+
+        def reply(text: str, blocks: list[dict[str, Any]]) -> None:
+            respond(text=text[:3000], blocks=blocks, response_type="ephemeral")
+
+        run_command(services, str(command["user_id"]), str(command.get("text") or ""), reply)
+
+
+def _client(app_ctx: AppContext, tokens: SlackTokens) -> WebClient:
+    if tokens.bot is None:
+        env = app_ctx.config.slack.bot_token_env
+        raise ConfigError(f"no Slack bot token: set {env} (xoxb-…) or slack.secrets_file")
+    return WebClient(token=tokens.bot.get_secret_value(), base_url=app_ctx.config.slack.base_url)
+
+
+def build_slack_app(
+    app_ctx: AppContext,
+    *,
+    client: WebClient | None = None,
+    clock: Callable[[], datetime] = _utcnow,
+    runtime: Runtime | None = None,
+    environ: Mapping[str, str] | None = None,
+    workers: int = 8,
+) -> SlackApp:
+    """The Slack app over `app_ctx`: Bolt with request verification on, acks before work.
+
+    `client` (a `slack_sdk.WebClient`) defaults to one on `slack.base_url` with the bot token;
+    `runtime` (shared, e.g. with scripted models in tests) defaults to a new `Runtime`.
+    """
+    cfg = app_ctx.config.slack
+    tokens = load_tokens(cfg, environ if environ is not None else os.environ)
+    web = client or _client(app_ctx, tokens)
+    rt = runtime or Runtime(app_ctx, clock=clock)
+    services = Services(
+        runtime=rt,
+        client=web,
+        clock=clock,
+        access=Access(cfg, web, clock),
+        limiter=RateLimiter(cfg.chat_per_user, cfg.chat_window_seconds, clock),
+        state=SlackState(rt.store, clock),
+    )
+    executor = TrackingExecutor(workers)
+    secret = tokens.signing_secret.get_secret_value() if tokens.signing_secret else None
+    bolt = App(
+        client=web,
+        signing_secret=secret or secrets.token_hex(32),
+        process_before_response=False,
+        request_verification_enabled=True,
+        listener_executor=executor,
+        logger=log,
+    )
+    _register(bolt, services)
+    return SlackApp(bolt, services, executor, tokens, owns_runtime=runtime is None)
