@@ -124,3 +124,19 @@ def _unique(jobs: list[ScheduledJob]) -> list[ScheduledJob]:
 
 Schedule = Annotated[list[ScheduledJob], AfterValidator(_unique)]
 """The `schedule:` list (job names unique: the name keys the run lock)."""
+
+
+CARDS_EVERY_MINUTE = ScheduledJob(name="cards", cron="* * * * *", job="cards")
+"""Added when Slack is on and the schedule has no `cards` job: every proposal gets its card."""
+
+
+def with_card_outbox(jobs: list[ScheduledJob], slack_on: bool) -> list[ScheduledJob]:
+    """The schedule `finops serve` runs: the configured jobs, plus a `cards` job every minute
+    when Slack is on and none is configured, so proposals made by the CLI or a sweep reach the
+    approvals channel without extra configuration (a disabled `cards` job turns it off)."""
+    if not slack_on or any(j.job == "cards" for j in jobs):
+        return list(jobs)
+    name = CARDS_EVERY_MINUTE.name
+    while any(j.name == name for j in jobs):
+        name += "_"
+    return [*jobs, CARDS_EVERY_MINUTE.model_copy(update={"name": name})]

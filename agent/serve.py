@@ -39,6 +39,7 @@ from agent.context import AppContext
 from agent.errors import ConfigError
 from agent.runtime import Runtime
 from agent.scheduler import Scheduler, SchedulerThread, last_runs
+from agent.scheduler_config import with_card_outbox
 from agent.scheduler_jobs import JobServices, build_runners
 from agent.slack.app import SlackApp, build_slack_app
 from agent.slack.secrets import load_tokens
@@ -265,12 +266,13 @@ def build_stack(
         if slack.app is not None:
             opened.append(slack.app.close)
         scheduler, sched_rt = None, None
-        if options.scheduler and any(j.enabled for j in app.config.schedule):
+        jobs = with_card_outbox(app.config.schedule, slack.app is not None)
+        if options.scheduler and any(j.enabled for j in jobs):
             sched_rt = Runtime(app, clock=clock, environ=environ)
             opened.append(sched_rt.close)
             services = JobServices(app, sched_rt, slack.app, environ)
             scheduler = Scheduler(
-                app.config.schedule,
+                jobs,
                 sched_rt.store,
                 build_runners(services),
                 started_at=clock(),

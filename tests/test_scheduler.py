@@ -340,3 +340,17 @@ def test_the_scheduled_sweep_runs_the_real_sweep_once_per_fire_time(demo_home: P
     finally:
         rt.close()
         app.close()
+
+
+def test_serve_adds_a_card_outbox_job_only_when_slack_is_on_and_none_is_configured() -> None:
+    from agent.scheduler_config import ScheduledJob, with_card_outbox
+
+    sweep = ScheduledJob(name="cards", cron="5 * * * *", job="sweep")
+    assert with_card_outbox([sweep], slack_on=False) == [sweep]
+    jobs = with_card_outbox([sweep], slack_on=True)
+    assert [(j.name, j.cron, j.job) for j in jobs] == [
+        ("cards", "5 * * * *", "sweep"),
+        ("cards_", "* * * * *", "cards"),  # the name keys the run lock: never shared
+    ]
+    off = ScheduledJob(name="c", cron="* * * * *", job="cards", enabled=False)
+    assert with_card_outbox([off], slack_on=True) == [off]  # a disabled cards job turns it off
