@@ -23,6 +23,7 @@ OPTIMIZE_EXAMPLES: tuple[tuple[str, str], ...] = (
     ("Idle resources", "find idle EC2 instances"),
     ("Rightsizing", "which instances are oversized?"),
     ("Commitments", "should we buy a Savings Plan?"),
+    ("Realized savings", "how much did we actually save, by team?"),
 )
 
 _IDLE = re.compile(r"\b(?:idle|unused|zombie|orphan\w*|unattached|forgotten)\b")
@@ -30,6 +31,12 @@ _RIGHTSIZE = re.compile(
     r"\b(?:over-?sized|right-?siz\w*|down-?siz\w*|over-?provision\w*|too big)\b"
 )
 _COMMIT = re.compile(r"\b(?:savings plans?|reserved instances?|reservations?|commitments?|cud)\b")
+_SAVED = re.compile(
+    r"\b(?:how much (?:did|have) we (?:actually |really )?saved?|realized savings?"
+    r"|savings? (?:so far|realized|materiali[sz]ed)|did (?:the|our) savings? materiali[sz]e"
+    r"|what did we save)\b"
+)
+_BY_SAVED = re.compile(r"\bby (owner|team|action|month)s?\b")
 _ANY = re.compile(r"\b(?:where (?:can|could) we save|savings opportunit\w*|waste\w*|cut costs?)\b")
 _SHOWN = 10
 
@@ -37,6 +44,10 @@ _SHOWN = 10
 def plan_optimize(question: str) -> ToolPlan | None:
     """An `optimization_findings` call for a savings question, or None when it is not one."""
     text = question.lower()
+    if _SAVED.search(text):
+        by = _BY_SAVED.search(text)
+        group = {"team": "owner"}.get(by[1], by[1]) if by else "owner"
+        return ToolPlan("savings_report", {"by": group})
     kind = (
         "idle"
         if _IDLE.search(text)
@@ -123,6 +134,35 @@ def _findings(data: Mapping[str, Any], _default: str | None) -> str:
     return "\n".join(lines)
 
 
+def _saved(data: Mapping[str, Any], _default: str | None) -> str:
+    cur, total = data["currency"], data["total"]
+    head = (
+        f"Realized savings of executed actions ({data['metric']} cost, {cur}; baseline "
+        f"{data['baseline_days']} full days before each action, measured after "
+        f"{data['min_post_days']} full days of bills, as of {str(data['as_of'])[:10]})"
+    )
+    if not total["resources"]:
+        return f"{head}: no executed saving action yet."
+    lines = [
+        f"{head}: measured {_money(total['measured_monthly'], cur)}/month against "
+        f"{_money(total['estimated_of_measured'], cur)}/month estimated for the same resources; "
+        f"{_money(total['realized'], cur)} saved so far; {total['resources']} resource(s) in "
+        f"{total['proposals']} proposal(s) ({_statuses(total['statuses'])})."
+    ]
+    for g in data["groups"][:8]:
+        lines.append(
+            f"- {_flat(g['key'], 40)}: measured {_money(g['measured_monthly'], cur)}/month vs "
+            f"estimated {_money(g['estimated_of_measured'], cur)}; realized "
+            f"{_money(g['realized'], cur)} ({_statuses(g['statuses'])})"
+        )
+    return "\n".join(lines)
+
+
+def _statuses(counts: Mapping[str, Any]) -> str:
+    return ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "none"
+
+
 OPTIMIZE_RENDERERS: dict[str, Callable[[Mapping[str, Any], str | None], str]] = {
     "optimization_findings": _findings,
+    "savings_report": _saved,
 }

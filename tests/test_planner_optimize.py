@@ -62,3 +62,44 @@ def test_answer_shows_saving_rule_evidence_owner_and_protected() -> None:
     assert "owner payments" in text and "never proposed: finance-close" in text
     empty = OPTIMIZE_RENDERERS["optimization_findings"](data | {"findings": []}, None)
     assert empty.endswith("none found.")
+
+
+@pytest.mark.parametrize(
+    ("question", "by"),
+    [
+        ("how much did we actually save, by team?", "owner"),
+        ("did our savings materialize?", "owner"),
+        ("realized savings by month", "month"),
+    ],
+)
+def test_realized_savings_questions_call_savings_report(question: str, by: str) -> None:
+    plan = plan_optimize(question)
+    assert plan is not None and plan.tool == "savings_report" and plan.args == {"by": by}
+
+
+def test_savings_answer_keeps_estimated_and_measured_apart() -> None:
+    group = {
+        "key": "payments",
+        "resources": 2,
+        "proposals": 1,
+        "statuses": {"measured": 1, "measuring": 1},
+        "estimated_monthly": "300.00",
+        "estimated_of_measured": "140.16",
+        "measured_monthly": "131.10",
+        "realized": "43.70",
+    }
+    data = {
+        "currency": "USD",
+        "metric": "effective",
+        "baseline_days": 14,
+        "min_post_days": 3,
+        "as_of": "2026-11-29T00:00:00",
+        "groups": [group],
+        "total": group | {"key": "total"},
+    }
+    text = OPTIMIZE_RENDERERS["savings_report"](data, None)
+    assert "measured USD 131.10/month against USD 140.16/month estimated" in text
+    assert "USD 43.70 saved so far" in text and "1 measured, 1 measuring" in text
+    empty = data | {"total": group | {"resources": 0}, "groups": []}
+    answer = OPTIMIZE_RENDERERS["savings_report"](empty, None)
+    assert answer.endswith("no executed saving action yet.")
