@@ -61,12 +61,29 @@ class _Strict(BaseModel):
 
 
 class WarehouseConfig(_Strict):
-    """Where the cost warehouse lives (DuckDB file by default)."""
+    """Where the cost warehouse lives (DuckDB file by default) and which engine queries it."""
 
     url: str | None = Field(
         default=None,
-        description="duckdb:///path/to/file.duckdb; default $FINOPS_HOME/warehouse.duckdb",
+        description="duckdb:///path/to/file.duckdb (default $FINOPS_HOME/warehouse.duckdb), "
+        "spark://local[*], spark://host:7077 or sc://host:15002 (Spark Connect)",
     )
+    tables: dict[str, str] = Field(
+        default_factory=dict,
+        description="Spark: the queries' table names mapped to lakehouse tables, "
+        "e.g. {costs: billing.focus_costs, ingests: billing.focus_ingests}",
+    )
+
+    @field_validator("tables")
+    @classmethod
+    def _table_names(cls, value: dict[str, str]) -> dict[str, str]:
+        dotted = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*){0,2}")
+        for name, table in value.items():
+            if not name.isidentifier() or not dotted.fullmatch(table):
+                raise ValueError(
+                    f"warehouse.tables {name!r}: {table!r} must be [catalog.][schema.]table"
+                )
+        return value
 
 
 class StateConfig(_Strict):

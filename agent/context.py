@@ -19,8 +19,9 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 from agent.checkpoints import open_checkpointer
 from agent.config import Config, Home, load_config
 from guardrails.store import StateStore, resolve_state_target
-from tools.query import DuckDBEngine
 from warehouse.db import connect, resolve_warehouse_path
+from warehouse.engines import Engine
+from warehouse.engines.url import open_engine
 
 if TYPE_CHECKING:
     from langgraph.checkpoint.postgres import PostgresSaver
@@ -67,8 +68,11 @@ class AppContext:
         self.home.ensure()
         return open_checkpointer(self.state_target)
 
-    def engine(self) -> DuckDBEngine:
-        return DuckDBEngine(self.warehouse())
+    def engine(self) -> Engine:
+        """The query engine `warehouse.url` selects (DuckDB on the home's file by default;
+        Spark reads the lakehouse tables named in `warehouse.tables`)."""
+        wh = self.config.warehouse
+        return open_engine(wh.url, self.warehouse, wh.tables)
 
     def close(self) -> None:
         if self._con is not None:

@@ -5,6 +5,10 @@ query layer): one hash aggregation of `costs` into daily series, one sort per se
 lags and the trailing median, grouped aggregates for the reference profile and noise, and window
 functions over the (few) flagged days for episodes. Values only enter through `literal()`.
 
+The statement only uses constructs every engine has (or that `warehouse.engines.dialects`
+rewrites): the median absolute deviation is a median of deviations from the median, the
+calendar a literal list of days, series numbers an ordered `row_number()`.
+
 Relations: `raw(s, k, d, c)` is a series family index `s`, a series key `k` (the dimension
 values joined by U+001F), a day `d` and its cost `c` (DOUBLE; statistics do not need DECIMAL).
 """
@@ -22,6 +26,7 @@ __all__ = [
     "BASELINE_INFLATION",
     "KEY_SEP",
     "NONE_LABEL",
+    "calendar_sql",
     "detection_sql",
     "median_sql",
     "raw_series_sql",
@@ -42,6 +47,14 @@ def _day(value: date) -> str:
 
 def _ts(value: date) -> str:
     return f"CAST({literal(value.isoformat())} AS TIMESTAMP)"
+
+
+def calendar_sql(since: date, until: date) -> str:
+    """Every day in [since, until] as rows `d` (a literal list: portable, and only days long)."""
+    days = ", ".join(
+        f"({_day(since + timedelta(days=i))})" for i in range((until - since).days + 1)
+    )
+    return f"SELECT d FROM (VALUES {days}) AS cal(d)"
 
 
 def series_key_sql(dims: Sequence[Dimension]) -> str:
@@ -148,12 +161,11 @@ def scored_sql(raw: str, cfg: AnomalyConfig, score_from: date, until: date) -> s
     end = _day(until)
     return f"""
 raw AS ({raw}),
-series AS (SELECT s, k, row_number() OVER () AS sid, f,
+series AS (SELECT s, k, row_number() OVER (ORDER BY s, k) AS sid, f,
            (n <> datediff('day', d0, {end}) + 1 OR d0 <> f) AS gapped
            FROM (SELECT s, k, min(d) FILTER (WHERE c <> 0) AS f, min(d) AS d0, count(*) AS n
                  FROM raw GROUP BY s, k) AS g WHERE f IS NOT NULL),
-cal AS (SELECT CAST(range AS DATE) AS d FROM range({_ts(load_from)}, {_ts(until + timedelta(1))},
-        INTERVAL 1 DAY)),
+cal AS ({calendar_sql(load_from, until)}),
 present AS (SELECT x.sid, r.d, r.c, x.f FROM raw AS r JOIN series AS x ON x.s = r.s AND x.k = r.k
             WHERE r.d >= x.f),
 gaps AS (SELECT p.sid, p.d FROM present AS p JOIN series AS x ON x.sid = p.sid WHERE x.gapped),
@@ -163,12 +175,15 @@ missing AS (SELECT x.sid, cal.d, 0.0 AS c, x.f FROM series AS x JOIN cal ON cal.
 dense AS (SELECT sid, d, c, datediff('day', f, d) AS age FROM present
           UNION ALL SELECT sid, d, c, datediff('day', f, d) AS age FROM missing),
 lagged AS (SELECT sid, d, c, age, {lags},
-           median(c) OVER (w ROWS BETWEEN {cfg.recent_days} PRECEDING AND 1 PRECEDING) AS m_recent
+           median(c) OVER (PARTITION BY sid ORDER BY d
+                           ROWS BETWEEN {cfg.recent_days} PRECEDING AND 1 PRECEDING) AS m_recent
            FROM dense WINDOW w AS (PARTITION BY sid ORDER BY d)),
 ref AS (SELECT sid, isodow(d) AS dow, c, c - w1 AS wd FROM lagged
         WHERE d >= {_day(ref_from)} AND d < {_day(score_from)}),
 prof AS (SELECT sid, dow, median(c) AS pm FROM ref GROUP BY sid, dow),
-lvl AS (SELECT sid, median(c) AS lm, mad(wd) AS wmad FROM ref GROUP BY sid),
+refm AS (SELECT sid, median(wd) AS wmed FROM ref GROUP BY sid),
+lvl AS (SELECT r.sid, median(r.c) AS lm, median(abs(r.wd - m.wmed)) AS wmad
+        FROM ref AS r JOIN refm AS m ON m.sid = r.sid GROUP BY r.sid),
 est AS (SELECT sid, d, c, age, m_recent, {_median_m_dow(weeks)} AS m_dow FROM lagged
         WHERE d >= {_day(score_from)}),
 blend AS (SELECT e.sid, e.d, e.c, e.age, v.lm, {sigma} AS sigma,
@@ -229,7 +244,7 @@ runs AS (SELECT *, sum(brk) OVER (PARTITION BY sid, dir ORDER BY d ROWS UNBOUNDE
          FROM breaks),
 numbered AS (SELECT *, row_number() OVER (PARTITION BY sid, dir, e ORDER BY d) AS rn FROM runs),
 episodes AS (SELECT sid, dir, min(d) AS start, max(d) AS last, count(*) AS days,
-       list(d ORDER BY d) FILTER (WHERE rn <= {n}) AS counted,
+       list_sort(list(d) FILTER (WHERE rn <= {n})) AS counted,
        sum(expected) FILTER (WHERE rn <= {n}) AS expected,
        sum(c) FILTER (WHERE rn <= {n}) AS actual,
        max(abs(z)) AS score, max(thr) AS thr, avg(c) AS level

@@ -17,7 +17,8 @@ from agent.config import Config
 from guardrails.approvals import Ledger
 from guardrails.audit import AuditLog
 from guardrails.store import StateStore
-from tools.query import DuckDBEngine, Engine
+from tools.query import Engine
+from warehouse.engines import open_engine
 
 __all__ = ["ToolContext"]
 
@@ -42,8 +43,10 @@ class ToolContext:
     _engine: Engine | None = field(default=None, repr=False)
 
     def engine(self) -> Engine:
+        """The query engine `warehouse.url` selects (DuckDB over `warehouse()` by default)."""
         if self._engine is None:
-            self._engine = DuckDBEngine(self.warehouse())
+            wh = self.config.warehouse
+            self._engine = open_engine(wh.url, self.warehouse, wh.tables)
         return self._engine
 
     def today(self) -> date:

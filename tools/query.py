@@ -1,8 +1,9 @@
 """The query layer: dimension resolution, safe literals, and dialect-neutral execution.
 
 Queries are written once in DuckDB's SQL dialect and transpiled with sqlglot for the engine that
-runs them (`Engine.dialect`), so the same code serves the embedded DuckDB warehouse and, later, a
-distributed engine (Spark, Trino/Athena, Snowflake, BigQuery). Identifiers come only from the
+runs them (`Engine.dialect`; engines live in `warehouse.engines`), so the same code serves the
+embedded DuckDB warehouse and a distributed engine (Spark; the dialects of Trino/Athena,
+Databricks, Snowflake and BigQuery render through the same layer). Identifiers come only from the
 FOCUS schema and user values only through `literal()`, which escapes them: no user text is ever
 spliced into SQL unquoted.
 """
@@ -13,12 +14,10 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Literal, Protocol
-
-import duckdb
-import sqlglot
+from typing import TYPE_CHECKING, Literal
 
 from agent.errors import QueryError
+from warehouse.engines import DuckDBEngine, Engine, transpile
 from warehouse.schema import focus_columns
 
 if TYPE_CHECKING:
@@ -33,6 +32,7 @@ __all__ = [
     "from_clause",
     "literal",
     "resolve_dimension",
+    "transpile",
     "vtag_dimension",
     "weighted",
 ]
@@ -42,32 +42,6 @@ METRICS: dict[str, str] = {"billed": "BilledCost", "effective": "EffectiveCost",
 """`--metric` name → FOCUS money column."""
 
 _TAG_KEY = re.compile(r"^[^\"\\\x00-\x1f]{1,256}$")
-
-
-class Engine(Protocol):
-    """Something that runs a SELECT in its dialect and returns rows."""
-
-    dialect: str
-
-    def fetch(self, sql: str) -> list[tuple[Any, ...]]: ...
-
-
-@dataclass
-class DuckDBEngine:
-    """The embedded default: the DuckDB warehouse connection."""
-
-    con: duckdb.DuckDBPyConnection
-    dialect: str = "duckdb"
-
-    def fetch(self, sql: str) -> list[tuple[Any, ...]]:
-        return self.con.execute(sql).fetchall()
-
-
-def transpile(sql: str, dialect: str) -> str:
-    """Render DuckDB-dialect SQL for the engine's dialect (identity for DuckDB)."""
-    if dialect == "duckdb":
-        return sql
-    return sqlglot.transpile(sql, read="duckdb", write=dialect)[0]
 
 
 def literal(value: object) -> str:

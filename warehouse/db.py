@@ -37,14 +37,15 @@ def open_with_retry(
 
 
 def resolve_warehouse_path(url: str | None, default: Path) -> Path:
-    """Turn `warehouse.url` (`duckdb:///abs/path` or `duckdb://rel/path`) into a file path."""
-    if not url:
-        return default
-    if not url.startswith("duckdb://"):
-        raise ConfigError(
-            f"warehouse.url {url!r} is not supported by this build; use duckdb:///path/to/file.duckdb"
-        )
-    return Path(url.removeprefix("duckdb://")).expanduser()
+    """The DuckDB file of `warehouse.url` (`duckdb:///abs/path`, `duckdb://rel/path`).
+
+    With a Spark URL (`spark://…`, `sc://…`) cost queries run on Spark, and the local file at
+    `default` still holds the agent's own tables (ingest log, findings, allocation build).
+    """
+    from warehouse.engines.url import parse_warehouse_url
+
+    path = parse_warehouse_url(url, default).path
+    return path if path is not None else default
 
 
 def connect(path: Path | str, *, read_only: bool = False) -> duckdb.DuckDBPyConnection:

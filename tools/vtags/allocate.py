@@ -10,6 +10,10 @@ every other key one row with share 1.
 Allocation is retroactive: `ensure_allocation` rebuilds the tables whenever the definitions (or the
 data) changed since the last build, recorded in `vtag_meta`.
 
+The build is a sequence of DuckDB-dialect `CREATE TABLE … AS` / `INSERT … SELECT` statements run
+through the query layer's `Engine.execute`: on DuckDB as written (one transaction), on Spark each
+transpiled by sqlglot and materialized as a session view, so one text serves both engines.
+
 Tables (all in the warehouse):
 - `vtag_keys(k, month, cost, n, <key columns>)` and `vtag_attrs(k, cost, <key columns>)`;
 - `vtag_direct(vtag, k, src_value, src_detail, rule_value, rule_id, shared_id)`;
@@ -32,7 +36,7 @@ from pydantic import BaseModel
 
 from agent.config import Config
 from agent.errors import QueryError
-from tools.query import cost_expression, literal
+from tools.query import DuckDBEngine, Engine, cost_expression, literal
 from tools.vtags.definitions import SharedRule, VirtualTag
 from tools.vtags.freshness import FINGERPRINT_SQL, fingerprint_of
 from tools.vtags.inference import guess_sql
@@ -47,6 +51,7 @@ from tools.vtags.sql import (
 __all__ = [
     "ALLOCATION_VERSION",
     "BuildResult",
+    "Warehouse",
     "allocation_state",
     "build_allocation",
     "definitions_sha",
@@ -57,6 +62,17 @@ ALLOCATION_VERSION = 1
 """Bump when the build logic changes, so existing warehouses rebuild."""
 
 Step = Callable[[str], None]
+
+Warehouse = duckdb.DuckDBPyConnection | Engine
+"""Where the allocation is built: a DuckDB connection (the default warehouse) or any engine."""
+
+
+def _engine(warehouse: Warehouse) -> Engine:
+    """An engine as is; anything else is a DuckDB connection (or a stand-in for one, such as
+    the benchmark's statement timer) and runs through `DuckDBEngine`."""
+    if isinstance(warehouse, Engine):
+        return warehouse
+    return DuckDBEngine(warehouse)
 
 
 class BuildResult(BaseModel):
@@ -81,51 +97,58 @@ def definitions_sha(config: Config) -> str:
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
-def _fingerprint(con: duckdb.DuckDBPyConnection) -> str:
-    return fingerprint_of(con.execute(FINGERPRINT_SQL).fetchone())
+def _fingerprint(engine: Engine) -> str:
+    rows = engine.query(FINGERPRINT_SQL)
+    return fingerprint_of(rows[0] if rows else None)
 
 
-def _table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    found = con.execute(
+def _table_exists(engine: Engine, name: str) -> bool:
+    found = engine.query(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-    ).fetchone()
-    return bool(found and found[0])
+    )
+    return bool(found and found[0][0])
 
 
-def allocation_state(con: duckdb.DuckDBPyConnection) -> dict[str, str] | None:
+def allocation_state(warehouse: Warehouse) -> dict[str, str] | None:
     """The last build's record, or None."""
-    if not _table_exists(con, "vtag_meta"):
+    engine = _engine(warehouse)
+    if not _table_exists(engine, "vtag_meta"):
         return None
-    row = con.execute(
+    rows = engine.query(
         "SELECT definitions_sha, fingerprint, key_columns, CAST(built_at AS VARCHAR), "
         "CAST(seconds AS VARCHAR), CAST(keys AS VARCHAR) FROM vtag_meta"
-    ).fetchone()
-    if row is None:
+    )
+    if not rows:
         return None
     names = ("definitions_sha", "fingerprint", "key_columns", "built_at", "seconds", "keys")
-    return dict(zip(names, row, strict=True))
+    return dict(zip(names, rows[0], strict=True))
 
 
 def ensure_allocation(
-    con: duckdb.DuckDBPyConnection,
+    con: Warehouse,
     config: Config,
     *,
     force: bool = False,
     on_step: Step | None = None,
 ) -> BuildResult:
-    """Rebuild the allocation when the definitions or the data changed (or `force`)."""
+    """Rebuild the allocation when the definitions or the data changed (or `force`).
+
+    `con` is the DuckDB warehouse connection or an `Engine` (e.g. Spark): the same statements
+    build the allocation on either.
+    """
+    engine = _engine(con)
     if not config.virtual_tags:
         raise QueryError(
             "no virtual tags are defined: add a `virtual_tags:` section to finops.yaml "
             "(see README, Virtual tags)"
         )
     sha = definitions_sha(config)
-    state = allocation_state(con)
+    state = allocation_state(engine)
     if (
         not force
         and state is not None
         and state["definitions_sha"] == sha
-        and state["fingerprint"] == _fingerprint(con)
+        and state["fingerprint"] == _fingerprint(engine)
     ):
         return BuildResult(
             rebuilt=False,
@@ -135,7 +158,7 @@ def ensure_allocation(
             definitions_sha=sha,
             built_at=datetime.fromisoformat(state["built_at"]),
         )
-    return build_allocation(con, config, on_step=on_step)
+    return build_allocation(engine, config, on_step=on_step)
 
 
 def _params_sql(tags: Mapping[str, VirtualTag]) -> str:
@@ -145,11 +168,10 @@ def _params_sql(tags: Mapping[str, VirtualTag]) -> str:
         features = "[" + ", ".join(literal(f) for f in inf.features) + "]::VARCHAR[]"
         known = sorted(vt.allowed() or [])
         known_sql = "[" + ", ".join(literal(v) for v in known) + "]::VARCHAR[]"
-        aliases = vt.alias_map()
+        pairs = sorted(vt.alias_map().items())
+        # [alias, value] pairs, not a MAP: a list of lists reads the same on every engine.
         alias_sql = (
-            "MAP {"
-            + ", ".join(f"{literal(k)}: {literal(v)}" for k, v in sorted(aliases.items()))
-            + "}::MAP(VARCHAR, VARCHAR)"
+            "[" + ", ".join(f"[{literal(k)}, {literal(v)}]" for k, v in pairs) + "]::VARCHAR[][]"
         )
         rows.append(
             f"({literal(name)}, {literal(inf.enabled)}, {inf.min_confidence!r}, "
@@ -322,67 +344,56 @@ WHERE NOT EXISTS (
 """
 
 
-def build_allocation(
-    con: duckdb.DuckDBPyConnection, config: Config, *, on_step: Step | None = None
-) -> BuildResult:
-    """Recompute every virtual tag over the whole history, in one transaction."""
+_META = (
+    "CREATE OR REPLACE TABLE vtag_meta AS SELECT CAST(? AS VARCHAR) AS definitions_sha, "
+    "CAST(? AS VARCHAR) AS fingerprint, CAST(? AS VARCHAR) AS key_columns, "
+    "CAST(? AS TIMESTAMP) AS built_at, CAST(? AS DOUBLE) AS seconds, CAST(? AS BIGINT) AS keys"
+)
+
+
+def _key_tables_sql(columns: Sequence[str], cost: str) -> list[str]:
+    cols = ", ".join(columns)
+    return [
+        f"CREATE OR REPLACE TABLE vtag_keys AS SELECT {key_expression(columns)} AS k, "
+        "CAST(date_trunc('month', ChargePeriodStart) AS DATE) AS month, "
+        f"sum({cost}) AS cost, count(*) AS n, {cols} FROM costs GROUP BY ALL",
+        f"CREATE OR REPLACE TABLE vtag_attrs AS SELECT k, {cols}, sum(cost) AS cost, "
+        "sum(n) AS n FROM vtag_keys GROUP BY ALL",
+    ]
+
+
+def _run(engine: Engine, statements: Sequence[str]) -> None:
+    for statement in statements:
+        engine.execute(statement)
+
+
+def build_allocation(con: Warehouse, config: Config, *, on_step: Step | None = None) -> BuildResult:
+    """Recompute every virtual tag over the whole history, in one transaction (on DuckDB; on
+    Spark the views are replaced together, see `SparkEngine.transaction`)."""
+    engine = _engine(con)
     tags = config.virtual_tags
     step = on_step or (lambda _s: None)
     started = time.perf_counter()
     columns = key_columns(list(tags.values()))
     cost = cost_expression("billed", config.reporting_currency, config.fx_rates)
-    cols = ", ".join(columns)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with engine.transaction():
         step("grouping cost rows by allocation key")
-        con.execute(
-            f"CREATE OR REPLACE TABLE vtag_keys AS SELECT {key_expression(columns)} AS k, "
-            "CAST(date_trunc('month', ChargePeriodStart) AS DATE) AS month, "
-            f"sum({cost}) AS cost, count(*) AS n, {cols} FROM costs GROUP BY ALL"
-        )
-        con.execute(
-            f"CREATE OR REPLACE TABLE vtag_attrs AS SELECT k, {cols}, sum(cost) AS cost, "
-            "sum(n) AS n FROM vtag_keys GROUP BY ALL"
-        )
-        con.execute(_params_sql(tags))
+        _run(engine, [*_key_tables_sql(columns, cost), _params_sql(tags)])
         step("reading sources and rules")
-        con.execute(_direct_sql(tags))
+        engine.execute(_direct_sql(tags))
         step("inferring values for untagged spend")
-        for statement in guess_sql(tags):
-            con.execute(statement)
+        _run(engine, guess_sql(tags))
         step("splitting shared costs")
-        con.execute(_DECIDED)
-        con.execute(_shared_keys_sql(tags))
-        con.execute(_OWN)
+        _run(engine, [_DECIDED, _shared_keys_sql(tags), _OWN, _ALLOC_DIRECT])
         splits = _splits_sql(tags)
-        con.execute(_ALLOC_DIRECT)
         if splits is not None:
-            con.execute(splits)
-            con.execute(_ALLOC_SHARED)
-            con.execute(_ALLOC_UNSPLIT)
-        keys_row = con.execute("SELECT count(*) FROM vtag_attrs").fetchone()
-        keys = int(keys_row[0]) if keys_row else 0
+            _run(engine, [splits, _ALLOC_SHARED, _ALLOC_UNSPLIT])
+        keys_row = engine.query("SELECT count(*) FROM vtag_attrs")
+        keys = int(keys_row[0][0]) if keys_row else 0
         seconds = time.perf_counter() - started
         built_at = datetime.now(UTC).replace(tzinfo=None)
-        con.execute(
-            "CREATE OR REPLACE TABLE vtag_meta (definitions_sha VARCHAR, fingerprint VARCHAR, "
-            "key_columns VARCHAR, built_at TIMESTAMP, seconds DOUBLE, keys BIGINT)"
-        )
-        con.execute(
-            "INSERT INTO vtag_meta VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                definitions_sha(config),
-                _fingerprint(con),
-                json.dumps(columns),
-                built_at,
-                seconds,
-                keys,
-            ],
-        )
-        con.execute("COMMIT")
-    except Exception:
-        con.execute("ROLLBACK")
-        raise
+        meta = [definitions_sha(config), _fingerprint(engine), json.dumps(columns)]
+        engine.execute(_META, [*meta, built_at, seconds, keys])
     return BuildResult(
         rebuilt=True,
         tags=sorted(tags),

@@ -31,7 +31,7 @@ def require_fresh(engine: Engine, config: Config) -> None:
 
     tables = {
         str(r[0])
-        for r in engine.fetch(
+        for r in engine.query(
             "SELECT table_name FROM information_schema.tables "
             "WHERE table_name IN ('vtag_meta', 'vtag_alloc')"
         )
@@ -39,9 +39,9 @@ def require_fresh(engine: Engine, config: Config) -> None:
     hint = "run `finops tags refresh`"
     if tables != {"vtag_meta", "vtag_alloc"}:
         raise QueryError(f"virtual tags have not been allocated yet; {hint}")
-    meta = engine.fetch("SELECT definitions_sha, fingerprint FROM vtag_meta")
+    meta = engine.query("SELECT definitions_sha, fingerprint FROM vtag_meta")
     if not meta or meta[0][0] != definitions_sha(config):
         raise QueryError(f"virtual tag definitions changed since the last allocation; {hint}")
-    current = fingerprint_of(engine.fetch(FINGERPRINT_SQL)[0])
+    current = fingerprint_of(engine.query(FINGERPRINT_SQL)[0])
     if meta[0][1] != current:
         raise QueryError(f"cost data changed since the last allocation; {hint}")

@@ -14,6 +14,9 @@ that feature value that carry each tag value. Confidence is `n / (total + 1)`, s
 0.75 and 41 of 43 gives 0.93: small samples never reach certainty. The best feature wins; the
 reason says which and how many ("account payments-prod: 41 of 43 tagged resources say
 payments"). Keys below `min_confidence` stay unallocated and keep their best guess as a candidate.
+
+The SQL is DuckDB's dialect and portable through the query layer's transpilation (one generator
+per SELECT, `[alias, value]` pairs rather than a MAP), so Spark runs the same text.
 """
 
 from __future__ import annotations
@@ -114,10 +117,11 @@ known AS (
   SELECT DISTINCT vtag, needle, value FROM (
     SELECT vtag, value AS needle, value FROM vtag_learned
     UNION ALL
-    SELECT vtag, unnest(known_values) AS needle, unnest(known_values) AS value FROM vtag_params
+    SELECT vtag, v AS needle, v AS value
+    FROM (SELECT vtag, unnest(known_values) AS v FROM vtag_params)
     UNION ALL
-    SELECT vtag, unnest(map_keys(aliases)) AS needle, unnest(map_values(aliases)) AS value
-    FROM vtag_params
+    SELECT vtag, pair[1] AS needle, pair[2] AS value
+    FROM (SELECT vtag, unnest(aliases) AS pair FROM vtag_params)
   ) JOIN vtag_params p USING (vtag)
   WHERE value <> p.default_value
 ),
