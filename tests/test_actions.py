@@ -17,7 +17,6 @@ import pytest
 from langchain_core.messages import AIMessage
 from moto.server import ThreadedMotoServer
 
-import tools.actions.ec2 as actions_ec2
 from agent.context import AppContext
 from agent.runtime import Runtime
 from guardrails.approvals import Proposal
@@ -93,6 +92,12 @@ class World:
     def fid(self, rule: str, rid: str) -> str:
         return finding_id(rule, f"aws|{rid}")
 
+    def reopen(self, yaml: str) -> None:
+        """Restart the runtime on a new finops.yaml (config is read at start)."""
+        self.rt.close()
+        (self.home / "finops.yaml").write_text("approvers: [alice, bob]\n" + yaml)
+        self.rt = Runtime(AppContext.create(self.home), clock=Clock(), environ={})
+
     def set_idle(self, rid: str, idle: bool) -> None:
         """Rewrite the instance's utilization (the runtime's read-only connection is closed
         between calls)."""
@@ -130,7 +135,7 @@ def world(tmp_path: Path, ec2: Any) -> Iterator[World]:
     for rid in (idle, idle2):
         w.set_idle(rid, True)
     yield w
-    rt.close()
+    w.rt.close()
 
 
 def _propose(rt: Runtime, tool: str, args: dict[str, Any]) -> Proposal:
@@ -260,20 +265,19 @@ def test_protected_instance_is_refused_at_proposal(world: World, ec2: Any) -> No
     assert _live(ec2, guarded)[0] == "running" and w.rt.ledger.proposals() == []
 
 
-def test_blast_radius_limits(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_blast_radius_limits(world: World) -> None:
     w = world
     assert actions_settings(w.rt.app.config) == ActionsConfig()
-    limits = {"v": ActionsConfig(max_resources_per_proposal=1)}
-    monkeypatch.setattr(actions_ec2, "actions_settings", lambda config: limits["v"])
+    w.reopen("actions: {max_resources_per_proposal: 1}\n")
     err = _tool_error(w.rt, "stop_ec2_instances", {"instance_ids": [w.idle, w.idle2]})
     assert "2 resources exceed actions.max_resources_per_proposal (1)" in err
-    limits["v"] = ActionsConfig(max_monthly_spend_per_proposal=Decimal(100))
+    w.reopen("actions: {max_monthly_spend_per_proposal: 100}\n")
     err = _tool_error(w.rt, "stop_ec2_instances", {"instance_ids": [w.idle]})
     assert "USD 140.16/month affected exceeds actions.max_monthly_spend_per_proposal" in err
     # tightened after the proposal: refused at re-validation
-    limits["v"] = ActionsConfig()
+    w.reopen("")
     p = _propose(w.rt, "stop_ec2_instances", {"instance_ids": [w.idle, w.idle2]})
-    limits["v"] = ActionsConfig(max_resources_per_proposal=1)
+    w.reopen("actions: {max_resources_per_proposal: 1}\n")
     done = w.rt.approve(p.id, "alice").proposal
     assert done.status == "failed" and "max_resources_per_proposal" in (done.result or {})["error"]
     assert _live(w.ec2, w.idle)[0] == _live(w.ec2, w.idle2)[0] == "running"

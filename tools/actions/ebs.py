@@ -38,7 +38,7 @@ from tools.actions.config import actions_settings
 from tools.actions.ebs_restore import PERMISSIONS as RESTORE_PERMISSIONS
 from tools.actions.ebs_restore import RESTORE, SOURCE_TAG, restore_draft
 from tools.actions.findings import current_findings, finding_evidence, pick_finding, stale_findings
-from tools.actions.limits import exceeds, protected, run_rates
+from tools.actions.limits import blast_radius, protected, run_rates
 from tools.actions.rollback import register_reverse
 from tools.context import ToolContext
 from tools.optimize.config import settings
@@ -191,7 +191,7 @@ def _plan(
         )
     if problems:
         raise ActionError("; ".join(problems))
-    limit = exceeds(actions_settings(ctx.config), ctx.config.reporting_currency, targets)
+    limit = blast_radius(ctx, targets)
     if limit:
         raise ActionError(limit)
     return targets, evidence
@@ -272,7 +272,7 @@ def _drift(t: Mapping[str, Any], now: VolLive | None, ctx: ToolContext) -> str |
 
 def _precheck(ctx: ToolContext, proposal: Proposal) -> str | None:
     targets: list[Mapping[str, Any]] = proposal.params["volumes"]
-    limit = exceeds(actions_settings(ctx.config), ctx.config.reporting_currency, targets)
+    limit = blast_radius(ctx, targets)
     if limit:
         return limit
     try:

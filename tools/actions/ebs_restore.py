@@ -21,9 +21,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from guardrails.approvals import Proposal, ProposalDraft
 from tools.actions import aws_ebs, aws_ec2
 from tools.actions.aws_ec2 import ActionError
-from tools.actions.config import actions_settings
-from tools.actions.limits import exceeds
-from tools.actions.rollback import ROLLBACK
+from tools.actions.limits import blast_radius
+from tools.actions.rollback import ROLLBACK, reverse_targets
 from tools.context import ToolContext
 from tools.registry import REGISTRY, ActionSpec
 from tools.vtags.tagback_models import settings_for
@@ -41,12 +40,7 @@ def _tags(v: Mapping[str, Any]) -> dict[str, str]:
 
 def restore_draft(ctx: ToolContext, original: Proposal) -> ProposalDraft:
     """The `rollback_action` draft restoring what an executed `delete_ebs_volume` deleted."""
-    volumes = [dict(v) for v in (original.result or {})["rollback"].get("volumes") or []]
-    if not volumes:
-        raise ActionError(f"{original.id} deleted no volume")
-    limit = exceeds(actions_settings(ctx.config), ctx.config.reporting_currency, volumes)
-    if limit:
-        raise ActionError(limit)
+    _, volumes = reverse_targets(ctx, original, "volumes", "volume")
     cur = ctx.config.reporting_currency
     cost = sum((Decimal(str(v.get("monthly_cost") or 0)) for v in volumes), Decimal(0))
     names = ", ".join(
@@ -82,7 +76,7 @@ def restore_draft(ctx: ToolContext, original: Proposal) -> ProposalDraft:
 
 def _precheck(ctx: ToolContext, proposal: Proposal) -> str | None:
     volumes: list[Mapping[str, Any]] = proposal.params["volumes"]
-    limit = exceeds(actions_settings(ctx.config), ctx.config.reporting_currency, volumes)
+    limit = blast_radius(ctx, volumes)
     if limit:
         return limit
     s = settings_for(ctx)

@@ -33,9 +33,15 @@ from guardrails.approvals import Proposal, ProposalDraft
 from tools.actions import aws_ec2
 from tools.actions.aws_ec2 import ActionError, Live
 from tools.actions.config import actions_settings
-from tools.actions.limits import exceeds, protected
+from tools.actions.limits import blast_radius, protected
 from tools.actions.limits import run_rates as _run_rates
-from tools.actions.rollback import ROLLBACK, effective_action, register_reverse
+from tools.actions.rollback import (
+    ROLLBACK,
+    effective_action,
+    how_to_roll_back,
+    register_reverse,
+    reverse_targets,
+)
 from tools.context import ToolContext
 from tools.optimize.config import settings
 from tools.optimize.engine import recommend
@@ -154,11 +160,6 @@ def _live(ctx: ToolContext, targets: Sequence[Mapping[str, Any]]) -> dict[str, L
             aws_ec2.ec2_client(region, s), [str(t["instance_id"]) for t in group]
         )
     return out
-
-
-def blast_radius(ctx: ToolContext, targets: Sequence[Mapping[str, Any]]) -> str | None:
-    """Why the targets exceed the `actions:` limits, or None."""
-    return exceeds(actions_settings(ctx.config), ctx.config.reporting_currency, targets)
 
 
 def _plan(
@@ -462,10 +463,6 @@ def _precheck(ctx: ToolContext, proposal: Proposal) -> str | None:
     return None
 
 
-def _how(pid: str) -> str:
-    return f'rollback_action {{"proposal_id": "{pid}"}}'
-
-
 def _execute_power(ctx: ToolContext, proposal: Proposal) -> dict[str, Any]:
     action = effective_action(proposal)
     s = settings_for(ctx)
@@ -503,7 +500,8 @@ def _execute_power(ctx: ToolContext, proposal: Proposal) -> dict[str, Any]:
                 }
                 for t in changed
             ],
-            "how": f"{_how(proposal.id)} proposes {reverse} on the {len(changed)} instance(s)",
+            "how": f"{how_to_roll_back(proposal.id)} proposes {reverse} on the "
+            f"{len(changed)} instance(s)",
         },
     }
 
@@ -542,7 +540,8 @@ def _execute_resize(ctx: ToolContext, proposal: Proposal) -> dict[str, Any]:
         "rollback": {
             "action": RESIZE,
             "instances": [{**after, "to_type": old, "finding_id": None, "saving": None}],
-            "how": f"{_how(proposal.id)} proposes resizing {rid} back from {new} to {old}",
+            "how": f"{how_to_roll_back(proposal.id)} proposes resizing {rid} back from {new} "
+            f"to {old}",
         },
     }
 
@@ -552,10 +551,7 @@ def _execute_resize(ctx: ToolContext, proposal: Proposal) -> dict[str, Any]:
 
 def _reverse(ctx: ToolContext, original: Proposal) -> ProposalDraft:
     """The reverse of an executed stop / start / resize (see `tools.actions.rollback`)."""
-    spec = (original.result or {})["rollback"]
-    targets = [dict(t) for t in spec.get("instances") or []]
-    if not targets:
-        raise ActionError(f"{original.id} changed no instance")
+    action, targets = reverse_targets(ctx, original, "instances", "instance")
     evidence = [
         {
             "instance_id": t["instance_id"],
@@ -564,12 +560,9 @@ def _reverse(ctx: ToolContext, original: Proposal) -> ProposalDraft:
         }
         for t in targets
     ]
-    limit = blast_radius(ctx, targets)
-    if limit:
-        raise ActionError(limit)
-    if spec["action"] == RESIZE:
+    if action == RESIZE:
         return _resize_draft(ctx, targets[0], evidence, rollback_of=original.id)
-    return _power_draft(ctx, str(spec["action"]), targets, evidence, rollback_of=original.id)
+    return _power_draft(ctx, action, targets, evidence, rollback_of=original.id)
 
 
 for _name in (STOP, START, RESIZE):

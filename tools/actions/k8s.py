@@ -45,7 +45,13 @@ from tools.actions.k8s_common import (
     wid,
 )
 from tools.actions.limits import run_rates
-from tools.actions.rollback import ROLLBACK, effective_action, register_reverse
+from tools.actions.rollback import (
+    ROLLBACK,
+    effective_action,
+    how_to_roll_back,
+    register_reverse,
+    reverse_targets,
+)
 from tools.context import ToolContext
 from tools.optimize.models import Finding
 from tools.registry import REGISTRY, ActionSpec
@@ -344,10 +350,6 @@ def _precheck(ctx: ToolContext, proposal: Proposal) -> str | None:
     return None
 
 
-def _how(pid: str) -> str:
-    return f'rollback_action {{"proposal_id": "{pid}"}}'
-
-
 def _execute(ctx: ToolContext, proposal: Proposal) -> dict[str, Any]:
     changed: list[dict[str, Any]] = []
     failed: list[dict[str, str]] = []
@@ -385,7 +387,8 @@ def _execute(ctx: ToolContext, proposal: Proposal) -> dict[str, Any]:
         "rollback": {
             "action": reverse,
             "workloads": back,
-            "how": f"{_how(proposal.id)} proposes {reverse} on the {len(back)} workload(s)",
+            "how": f"{how_to_roll_back(proposal.id)} proposes {reverse} on the "
+            f"{len(back)} workload(s)",
         },
     }
 
@@ -395,18 +398,12 @@ def _execute(ctx: ToolContext, proposal: Proposal) -> dict[str, Any]:
 
 def _reverse(ctx: ToolContext, original: Proposal) -> ProposalDraft:
     """The reverse of an executed scale (see `tools.actions.rollback`)."""
-    spec = (original.result or {})["rollback"]
-    targets = [dict(t) for t in spec.get("workloads") or []]
-    if not targets:
-        raise ActionError(f"{original.id} changed no workload")
-    limit = blast_radius(ctx, targets)
-    if limit:
-        raise ActionError(limit)
+    action, targets = reverse_targets(ctx, original, "workloads", "workload")
     evidence = [
         {"workload": wid(t), "replicas_after_original": t["replicas"], "restores": t["to_replicas"]}
         for t in targets
     ]
-    return _draft(ctx, str(spec["action"]), targets, evidence, rollback_of=original.id)
+    return _draft(ctx, action, targets, evidence, rollback_of=original.id)
 
 
 for _name in (SCALE_ZERO, SCALE_BACK):

@@ -11,10 +11,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, model_validator
 
 from tools.actions import k8s_api
-from tools.actions.config import actions_settings
 from tools.actions.findings import current_findings, finding_evidence, stale_findings
 from tools.actions.k8s_api import PROTECT_KEYS, Conn, Workload
-from tools.actions.limits import exceeds, protected
+from tools.actions.limits import blast_radius, protected
 from tools.context import ToolContext
 from tools.optimize.config import settings
 from tools.optimize.models import Finding
@@ -94,10 +93,6 @@ def finding_facts(f: Finding | None) -> dict[str, Any] | None:
 def stale(ctx: ToolContext, targets: Sequence[Mapping[str, Any]]) -> list[str]:
     """One problem per target whose finding no longer holds."""
     return stale_findings(ctx, [{**t, "workload": wid(t)} for t in targets], "workload")
-
-
-def blast_radius(ctx: ToolContext, targets: Sequence[Mapping[str, Any]]) -> str | None:
-    return exceeds(actions_settings(ctx.config), ctx.config.reporting_currency, targets)
 
 
 def guard(ctx: ToolContext, w: Workload) -> str | None:

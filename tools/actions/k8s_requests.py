@@ -40,7 +40,7 @@ from tools.actions.k8s_common import (
     wid,
 )
 from tools.actions.limits import run_rates
-from tools.actions.rollback import ROLLBACK, register_reverse
+from tools.actions.rollback import ROLLBACK, register_reverse, reverse_targets
 from tools.context import ToolContext
 from tools.optimize.models import Finding
 from tools.registry import REGISTRY, ActionSpec
@@ -338,11 +338,7 @@ def _execute(ctx: ToolContext, proposal: Proposal) -> dict[str, Any]:
 
 def _reverse(ctx: ToolContext, original: Proposal) -> ProposalDraft:
     """Set the requests an executed patch replaced back (see `tools.actions.rollback`)."""
-    spec = (original.result or {})["rollback"]
-    [t] = [dict(x) for x in spec.get("workloads") or []]
-    limit = blast_radius(ctx, [t])
-    if limit:
-        raise ActionError(limit)
+    _, [t] = reverse_targets(ctx, original, "workloads", "workload")
     evidence = {"workload": wid(t), "requests_after_original": t["requests"]}
     return _draft(ctx, t, evidence, rollback_of=original.id)
 

@@ -1,10 +1,11 @@
 """Checks every optimization action shares: blast radius, protection, billed run rates.
 
 `exceeds` is the `actions:` limit check (Cloud Custodian's `max-resources`, plus a cap on the
-billed monthly run rate one proposal may touch), run when a proposal is made and again right
-before it executes. `protected` says why a resource's tags, labels or annotations keep the agent
-away from it. `run_rates` is the billed monthly run rate per resource (the optimizer's bill
-window), the figure both limits and drafts quote.
+billed monthly run rate one proposal may touch) and `blast_radius` applies the config's limits;
+every action runs it when a proposal is made and again right before it executes. `protected`
+says why a resource's tags, labels or annotations keep the agent away from it. `run_rates` is
+the billed monthly run rate per resource (the optimizer's bill window), the figure both limits
+and drafts quote.
 """
 
 from __future__ import annotations
@@ -14,13 +15,13 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
-from tools.actions.config import ActionsConfig
+from tools.actions.config import ActionsConfig, actions_settings
 from tools.context import ToolContext
 from tools.optimize.config import OptimizeConfig, settings
 from tools.optimize.inventory import bills
 from tools.spend import data_range
 
-__all__ = ["exceeds", "protected", "run_rates"]
+__all__ = ["blast_radius", "exceeds", "protected", "run_rates"]
 
 
 def exceeds(
@@ -39,6 +40,11 @@ def exceeds(
             f"({currency} {limits.max_monthly_spend_per_proposal}); propose fewer"
         )
     return None
+
+
+def blast_radius(ctx: ToolContext, targets: Sequence[Mapping[str, Any]]) -> str | None:
+    """Why `targets` exceed the config's `actions:` limits, or None (every action's check)."""
+    return exceeds(actions_settings(ctx.config), ctx.config.reporting_currency, targets)
 
 
 def protected(

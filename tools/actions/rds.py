@@ -35,8 +35,8 @@ from tools.actions.aws_ec2 import ActionError
 from tools.actions.aws_rds import DbLive, db_id
 from tools.actions.config import actions_settings
 from tools.actions.findings import current_findings, finding_evidence, pick_finding, stale_findings
-from tools.actions.limits import exceeds, protected, run_rates
-from tools.actions.rollback import ROLLBACK, effective_action, register_reverse
+from tools.actions.limits import blast_radius, protected, run_rates
+from tools.actions.rollback import ROLLBACK, effective_action, register_reverse, reverse_targets
 from tools.context import ToolContext
 from tools.optimize.config import settings
 from tools.optimize.models import Finding
@@ -196,7 +196,7 @@ def _plan(
         )
     if problems:
         raise ActionError("; ".join(problems))
-    limit = exceeds(actions_settings(ctx.config), ctx.config.reporting_currency, targets)
+    limit = blast_radius(ctx, targets)
     if limit:
         raise ActionError(limit)
     return targets, evidence
@@ -306,7 +306,7 @@ def _precheck(ctx: ToolContext, proposal: Proposal) -> str | None:
     targets: list[Mapping[str, Any]] = proposal.params["db_instances"]
     try:
         stop = effective_action(proposal) == STOP
-        limit = exceeds(actions_settings(ctx.config), ctx.config.reporting_currency, targets)
+        limit = blast_radius(ctx, targets)
         if limit:
             return limit
         live = _live(ctx, targets, "db_instance_id")
@@ -377,18 +377,12 @@ def _execute(ctx: ToolContext, proposal: Proposal) -> dict[str, Any]:
 
 def _reverse(ctx: ToolContext, original: Proposal) -> ProposalDraft:
     """The reverse of an executed stop / start (see `tools.actions.rollback`)."""
-    spec = (original.result or {})["rollback"]
-    targets = [dict(t) for t in spec.get("db_instances") or []]
-    if not targets:
-        raise ActionError(f"{original.id} changed no DB instance")
-    limit = exceeds(actions_settings(ctx.config), ctx.config.reporting_currency, targets)
-    if limit:
-        raise ActionError(limit)
+    action, targets = reverse_targets(ctx, original, "db_instances", "DB instance")
     evidence = [
         {"db_instance_id": t["db_instance_id"], "status_after_original": t["state"]}
         for t in targets
     ]
-    return _draft(ctx, str(spec["action"]), targets, evidence, rollback_of=original.id)
+    return _draft(ctx, action, targets, evidence, rollback_of=original.id)
 
 
 for _name in (STOP, START):

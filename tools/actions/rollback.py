@@ -21,6 +21,7 @@ from pydantic import BaseModel, Field
 
 from guardrails.approvals import Proposal, ProposalDraft
 from tools.actions.aws_ec2 import ActionError
+from tools.actions.limits import blast_radius
 from tools.context import ToolContext
 from tools.registry import REGISTRY, ActionSpec
 
@@ -29,8 +30,10 @@ __all__ = [
     "ReverseBuilder",
     "RollbackActionArgs",
     "effective_action",
+    "how_to_roll_back",
     "propose_rollback",
     "register_reverse",
+    "reverse_targets",
 ]
 
 ROLLBACK = "rollback_action"
@@ -54,6 +57,27 @@ def register_reverse(
         raise ValueError(f"a reverse for {action} is registered twice")
     _REVERSES[action] = builder
     _PERMISSIONS[action] = permissions
+
+
+def how_to_roll_back(proposal_id: str) -> str:
+    """The call an executed action's result names as its rollback."""
+    return f'rollback_action {{"proposal_id": "{proposal_id}"}}'
+
+
+def reverse_targets(
+    ctx: ToolContext, original: Proposal, key: str, noun: str
+) -> tuple[str, list[dict[str, Any]]]:
+    """The reverse action and the resources an executed action recorded under
+    `result["rollback"][key]`; ActionError when it changed none of them or when they exceed
+    the `actions:` limits (checked again here: the limits may have changed since)."""
+    spec = (original.result or {})["rollback"]
+    targets = [dict(t) for t in spec.get(key) or []]
+    if not targets:
+        raise ActionError(f"{original.id} changed no {noun}")
+    limit = blast_radius(ctx, targets)
+    if limit:
+        raise ActionError(limit)
+    return str(spec["action"]), targets
 
 
 def effective_action(proposal: Proposal) -> str:
