@@ -15,6 +15,7 @@ from agent.config import Config, Home
 from agent.context import AppContext
 from agent.models import ModelHandle
 from agent.runtime import Runtime
+from guardrails.approvals import Proposal
 from warehouse.db import connect
 
 START = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -70,3 +71,19 @@ def make_runtime(
 ) -> Runtime:
     config.setdefault("approvers", ["alice", "bob"])
     return Runtime(make_app(home, **config), clock=clock, environ={}, models=models)
+
+
+def propose_via_tool(rt: Runtime, tool: str, args: dict[str, Any]) -> Proposal:
+    """Have a scripted model call write tool `tool`; the pending proposal it recorded."""
+    rt._models = [scripted(call(tool, args), AIMessage("Proposed."))]
+    result = rt.ask("act on the finding")
+    assert result.proposals, result.tool_calls
+    return rt.ledger.get(result.proposals[0])
+
+
+def tool_error(rt: Runtime, tool: str, args: dict[str, Any]) -> str:
+    """Have a scripted model call `tool`, which must refuse; its error (no proposal made)."""
+    rt._models = [scripted(call(tool, args), AIMessage("Could not."))]
+    result = rt.ask("act on the finding")
+    assert not result.proposals and result.tool_calls[0].ok is False
+    return result.tool_calls[0].error or ""

@@ -14,13 +14,11 @@ from typing import Any
 import boto3
 import numpy as np
 import pytest
-from langchain_core.messages import AIMessage
 from moto.server import ThreadedMotoServer
 
 from agent.context import AppContext
 from agent.runtime import Runtime
-from guardrails.approvals import Proposal
-from tests.agent_helpers import Clock, call, scripted
+from tests.agent_helpers import Clock, propose_via_tool, tool_error
 from tests.cli_helpers import run_cli
 from tests.optimize_helpers import END, add_costs, add_resource, add_util, daily_bill, hourly
 from tools.actions.config import ActionsConfig, actions_settings
@@ -138,20 +136,6 @@ def world(tmp_path: Path, ec2: Any) -> Iterator[World]:
     w.rt.close()
 
 
-def _propose(rt: Runtime, tool: str, args: dict[str, Any]) -> Proposal:
-    rt._models = [scripted(call(tool, args), AIMessage("Proposed."))]
-    result = rt.ask("act on the finding")
-    assert result.proposals, result.tool_calls
-    return rt.ledger.get(result.proposals[0])
-
-
-def _tool_error(rt: Runtime, tool: str, args: dict[str, Any]) -> str:
-    rt._models = [scripted(call(tool, args), AIMessage("Could not."))]
-    result = rt.ask("act on the finding")
-    assert not result.proposals and result.tool_calls[0].ok is False
-    return result.tool_calls[0].error or ""
-
-
 def _executions(rt: Runtime) -> int:
     return [e.kind for e in rt.audit.entries()].count("execution")
 
@@ -162,7 +146,7 @@ def _executions(rt: Runtime) -> int:
 def test_stop_from_finding_runs_once_after_approval_and_rollback_restarts(world: World) -> None:
     w = world
     fid = w.fid("ec2_low_utilization", w.idle)
-    p = _propose(w.rt, "stop_ec2_instances", {"finding_ids": [fid]})
+    p = propose_via_tool(w.rt, "stop_ec2_instances", {"finding_ids": [fid]})
     assert (p.status, p.action, p.risk) == ("pending", "stop_ec2_instances", "medium")
     [t] = p.params["instances"]
     assert (t["instance_id"], t["state"], t["instance_type"]) == (w.idle, "running", "m5.xlarge")
@@ -187,38 +171,38 @@ def test_stop_from_finding_runs_once_after_approval_and_rollback_restarts(world:
     assert _live(w.ec2, w.idle)[0] == "running" and _executions(w.rt) == 1
     w.ec2.stop_instances(InstanceIds=[w.idle])
 
-    back = _propose(w.rt, "rollback_action", {"proposal_id": p.id})
+    back = propose_via_tool(w.rt, "rollback_action", {"proposal_id": p.id})
     assert back.action == "rollback_action" and back.params["rollback_of"] == p.id
     assert back.params["action"] == "start_ec2_instances"
     assert back.params["instances"][0]["state"] == "stopped"
     assert _live(w.ec2, w.idle)[0] == "stopped"
     assert w.rt.approve(back.id, "bob").proposal.status == "done"
     assert _live(w.ec2, w.idle)[0] == "running"
-    again = _propose(w.rt, "rollback_action", {"proposal_id": back.id})
+    again = propose_via_tool(w.rt, "rollback_action", {"proposal_id": back.id})
     assert again.params["action"] == "stop_ec2_instances" and again.params["rollback_of"] == back.id
 
 
 def test_start_explicit_instance(world: World) -> None:
     w = world
-    p = _propose(w.rt, "start_ec2_instances", {"instance_ids": [w.stopped]})
+    p = propose_via_tool(w.rt, "start_ec2_instances", {"instance_ids": [w.stopped]})
     assert p.params["instances"][0]["monthly_cost"] == "60.83"  # 2/day × 730 / 24
     assert p.expected_monthly_saving == 0 and "resumes about USD 60.83/month" in p.summary
     assert _live(w.ec2, w.stopped)[0] == "stopped"
     assert w.rt.approve(p.id, "alice").proposal.status == "done"
     assert _live(w.ec2, w.stopped)[0] == "running"
-    err = _tool_error(w.rt, "start_ec2_instances", {"instance_ids": [w.idle]})
+    err = tool_error(w.rt, "start_ec2_instances", {"instance_ids": [w.idle]})
     assert "is running, must be stopped" in err
 
 
 def test_reject_changes_nothing(world: World) -> None:
     w = world
-    p = _propose(w.rt, "stop_ec2_instances", {"instance_ids": [w.idle, w.idle2]})
+    p = propose_via_tool(w.rt, "stop_ec2_instances", {"instance_ids": [w.idle, w.idle2]})
     assert len(p.params["instances"]) == 2
     assert p.expected_monthly_saving == Decimal("280.32")
     assert w.rt.reject(p.id, "bob", "not now").status == "rejected"
     assert _live(w.ec2, w.idle)[0] == _live(w.ec2, w.idle2)[0] == "running"
     assert _executions(w.rt) == 0
-    err = _tool_error(w.rt, "rollback_action", {"proposal_id": p.id})
+    err = tool_error(w.rt, "rollback_action", {"proposal_id": p.id})
     assert "is rejected and changed no resource" in err
 
 
@@ -226,7 +210,7 @@ def test_reject_changes_nothing(world: World) -> None:
 def test_drift_before_approval_fails_and_changes_nothing(world: World, drift: str) -> None:
     w = world
     fid = w.fid("ec2_low_utilization", w.idle)
-    p = _propose(w.rt, "stop_ec2_instances", {"finding_ids": [fid]})
+    p = propose_via_tool(w.rt, "stop_ec2_instances", {"finding_ids": [fid]})
     if drift == "stopped":
         w.ec2.stop_instances(InstanceIds=[w.idle])
         why = "is now stopped, the proposal saw running"
@@ -254,13 +238,13 @@ def test_drift_before_approval_fails_and_changes_nothing(world: World, drift: st
     )
     if before is not None:
         assert _live(w.ec2, w.idle) == before
-    assert "changed no resource" in _tool_error(w.rt, "rollback_action", {"proposal_id": p.id})
+    assert "changed no resource" in tool_error(w.rt, "rollback_action", {"proposal_id": p.id})
 
 
 def test_protected_instance_is_refused_at_proposal(world: World, ec2: Any) -> None:
     w = world
     guarded = _instance(ec2, "m5.xlarge", {"finops:protected": "TRUE", "team": "core"})
-    err = _tool_error(w.rt, "stop_ec2_instances", {"instance_ids": [w.idle, guarded]})
+    err = tool_error(w.rt, "stop_ec2_instances", {"instance_ids": [w.idle, guarded]})
     assert f"{guarded}: protected by tag finops:protected=TRUE" in err
     assert _live(ec2, guarded)[0] == "running" and w.rt.ledger.proposals() == []
 
@@ -269,14 +253,14 @@ def test_blast_radius_limits(world: World) -> None:
     w = world
     assert actions_settings(w.rt.app.config) == ActionsConfig()
     w.reopen("actions: {max_resources_per_proposal: 1}\n")
-    err = _tool_error(w.rt, "stop_ec2_instances", {"instance_ids": [w.idle, w.idle2]})
+    err = tool_error(w.rt, "stop_ec2_instances", {"instance_ids": [w.idle, w.idle2]})
     assert "2 resources exceed actions.max_resources_per_proposal (1)" in err
     w.reopen("actions: {max_monthly_spend_per_proposal: 100}\n")
-    err = _tool_error(w.rt, "stop_ec2_instances", {"instance_ids": [w.idle]})
+    err = tool_error(w.rt, "stop_ec2_instances", {"instance_ids": [w.idle]})
     assert "USD 140.16/month affected exceeds actions.max_monthly_spend_per_proposal" in err
     # tightened after the proposal: refused at re-validation
     w.reopen("")
-    p = _propose(w.rt, "stop_ec2_instances", {"instance_ids": [w.idle, w.idle2]})
+    p = propose_via_tool(w.rt, "stop_ec2_instances", {"instance_ids": [w.idle, w.idle2]})
     w.reopen("actions: {max_resources_per_proposal: 1}\n")
     done = w.rt.approve(p.id, "alice").proposal
     assert done.status == "failed" and "max_resources_per_proposal" in (done.result or {})["error"]
@@ -285,14 +269,14 @@ def test_blast_radius_limits(world: World) -> None:
 
 def test_bad_inputs_are_refused(world: World) -> None:
     w = world
-    assert "no current optimization finding" in _tool_error(
+    assert "no current optimization finding" in tool_error(
         w.rt, "stop_ec2_instances", {"finding_ids": ["opt-000000000000"]}
     )
     resize_fid = w.fid("instance_rightsize", w.big)
-    assert "not stop_instance on an EC2 instance" in _tool_error(
+    assert "not stop_instance on an EC2 instance" in tool_error(
         w.rt, "stop_ec2_instances", {"finding_ids": [resize_fid]}
     )
-    assert "not found" in _tool_error(
+    assert "not found" in tool_error(
         w.rt, "stop_ec2_instances", {"instance_ids": ["i-0123456789abcdef0"]}
     )
 
@@ -303,7 +287,7 @@ def test_bad_inputs_are_refused(world: World) -> None:
 def test_resize_from_finding_and_rollback(world: World) -> None:
     w = world
     fid = w.fid("instance_rightsize", w.big)
-    p = _propose(w.rt, "resize_ec2_instance", {"finding_id": fid})
+    p = propose_via_tool(w.rt, "resize_ec2_instance", {"finding_id": fid})
     [t] = p.params["instances"]
     assert (t["instance_type"], t["to_type"], t["state"]) == ("m5.4xlarge", "m5.xlarge", "running")
     assert p.expected_monthly_saving > 0 and "from m5.4xlarge to m5.xlarge" in p.summary
@@ -317,7 +301,7 @@ def test_resize_from_finding_and_rollback(world: World) -> None:
         "m5.xlarge",
         "running",
     )
-    back = _propose(w.rt, "rollback_action", {"proposal_id": p.id})
+    back = propose_via_tool(w.rt, "rollback_action", {"proposal_id": p.id})
     assert back.action == "rollback_action" and back.params["action"] == "resize_ec2_instance"
     assert back.params["rollback_of"] == p.id
     assert back.params["instances"][0]["to_type"] == "m5.4xlarge"
@@ -328,11 +312,13 @@ def test_resize_from_finding_and_rollback(world: World) -> None:
 
 def test_resize_refuses_changed_type_and_unknown_type(world: World) -> None:
     w = world
-    err = _tool_error(
+    err = tool_error(
         w.rt, "resize_ec2_instance", {"instance_id": w.big, "instance_type": "m5.bogus"}
     )
     assert "m5.bogus is not offered in us-east-1" in err
-    p = _propose(w.rt, "resize_ec2_instance", {"instance_id": w.big, "instance_type": "m5.large"})
+    p = propose_via_tool(
+        w.rt, "resize_ec2_instance", {"instance_id": w.big, "instance_type": "m5.large"}
+    )
     assert p.params["instances"][0]["finding_id"] is None
     w.ec2.stop_instances(InstanceIds=[w.big])
     w.ec2.modify_instance_attribute(InstanceId=w.big, InstanceType={"Value": "m5.2xlarge"})
@@ -347,7 +333,7 @@ def test_cli_rollback_proposes_the_reverse_and_changes_nothing_until_approved(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
     w = world
-    p = _propose(w.rt, "stop_ec2_instances", {"instance_ids": [w.idle]})
+    p = propose_via_tool(w.rt, "stop_ec2_instances", {"instance_ids": [w.idle]})
     assert w.rt.approve(p.id, "alice").proposal.status == "done"
     w.rt.close()
     home = str(w.home)

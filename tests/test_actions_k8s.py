@@ -18,12 +18,11 @@ import pytest
 from kubernetes import config as kconfig
 from kubernetes.client import AppsV1Api
 from kubernetes.client.exceptions import ApiException
-from langchain_core.messages import AIMessage
 
 from agent.context import AppContext
 from agent.runtime import Runtime
-from guardrails.approvals import ApprovalError, Proposal
-from tests.agent_helpers import Clock, call, scripted
+from guardrails.approvals import ApprovalError
+from tests.agent_helpers import Clock, propose_via_tool, tool_error
 from tests.k8s_double import K8sDouble, Recorded, container, deployment, statefulset
 from tests.optimize_helpers import END, add_costs, add_resource, add_util, daily_bill, hourly
 from tools.optimize.models import finding_id
@@ -143,20 +142,6 @@ def _fid(rule: str, rid: str) -> str:
     return finding_id(rule, f"kubernetes|{rid}")
 
 
-def _propose(rt: Runtime, tool: str, args: dict[str, Any]) -> Proposal:
-    rt._models = [scripted(call(tool, args), AIMessage("Proposed."))]
-    result = rt.ask("act on the finding")
-    assert result.proposals, result.tool_calls
-    return rt.ledger.get(result.proposals[0])
-
-
-def _tool_error(rt: Runtime, tool: str, args: dict[str, Any]) -> str:
-    rt._models = [scripted(call(tool, args), AIMessage("Could not."))]
-    result = rt.ask("act on the finding")
-    assert not result.proposals and result.tool_calls[0].ok is False
-    return result.tool_calls[0].error or ""
-
-
 def _executions(rt: Runtime) -> int:
     return [e.kind for e in rt.audit.entries()].count("execution")
 
@@ -188,7 +173,7 @@ def test_scale_to_zero_from_finding_runs_once_with_dry_run_first_and_rolls_back(
 ) -> None:
     w = world
     fid = _fid("k8s_idle", RANKER)
-    p = _propose(w.rt, "scale_deployment_to_zero", {"finding_ids": [fid]})
+    p = propose_via_tool(w.rt, "scale_deployment_to_zero", {"finding_ids": [fid]})
     assert (p.status, p.action, p.risk) == ("pending", "scale_deployment_to_zero", "medium")
     [t] = p.params["workloads"]
     assert (t["cluster"], t["context"], t["namespace"], t["kind"], t["name"]) == (
@@ -221,14 +206,14 @@ def test_scale_to_zero_from_finding_runs_once_with_dry_run_first_and_rolls_back(
     assert w.rt.run_action(p.id).status == "done"  # a second wake-up executes nothing
     assert len(_patches(w.kube, "ranker")) == 2 and _executions(w.rt) == 1
 
-    back = _propose(w.rt, "rollback_action", {"proposal_id": p.id})
+    back = propose_via_tool(w.rt, "rollback_action", {"proposal_id": p.id})
     assert (back.action, back.params["action"]) == ("rollback_action", "scale_deployment_back")
     assert back.params["rollback_of"] == p.id
     assert back.params["workloads"][0]["to_replicas"] == 3
     assert _replicas(w.kube, "ranker") == (0, "3")
     assert w.rt.approve(back.id, "bob").proposal.status == "done"
     assert _replicas(w.kube, "ranker") == (3, None)
-    again = _propose(w.rt, "rollback_action", {"proposal_id": back.id})
+    again = propose_via_tool(w.rt, "rollback_action", {"proposal_id": back.id})
     assert again.params["action"] == "scale_deployment_to_zero"
 
 
@@ -238,7 +223,7 @@ def test_scale_to_zero_from_finding_runs_once_with_dry_run_first_and_rolls_back(
 def test_drift_after_proposing_fails_and_changes_nothing(world: World, drift: str) -> None:
     w = world
     fid = _fid("k8s_idle", RANKER)
-    p = _propose(w.rt, "scale_deployment_to_zero", {"finding_ids": [fid]})
+    p = propose_via_tool(w.rt, "scale_deployment_to_zero", {"finding_ids": [fid]})
     if drift == "replicas":
         w.kube.patch("deployments", "ranker", "search", {"spec": {"replicas": 5}})
         why = "runs 5 replica(s) now, the proposal saw 3"
@@ -265,12 +250,12 @@ def test_drift_after_proposing_fails_and_changes_nothing(world: World, drift: st
     assert not [r for r in _patches(w.kube, "ranker") if "dryRun" not in r.query]
     if drift == "busy":
         assert not w.kube.calls("PATCH")  # the finding is re-checked before any dry run
-    assert "changed no resource" in _tool_error(w.rt, "rollback_action", {"proposal_id": p.id})
+    assert "changed no resource" in tool_error(w.rt, "rollback_action", {"proposal_id": p.id})
 
 
 def test_dry_run_refusal_fails_the_proposal(world: World) -> None:
     w = world
-    p = _propose(
+    p = propose_via_tool(
         w.rt,
         "scale_deployment_to_zero",
         {"workloads": [{"cluster": CLUSTER, "namespace": "search", "name": "ranker"}]},
@@ -290,13 +275,13 @@ def test_blast_radius_at_proposal_and_before_acting(world: World) -> None:
     w = world
     two = {"finding_ids": [_fid("k8s_idle", RANKER), _fid("k8s_idle", INDEXER)]}
     w.reopen("approvers: [alice, bob]\nactions:\n  max_resources_per_proposal: 1\n")
-    err = _tool_error(w.rt, "scale_deployment_to_zero", two)
+    err = tool_error(w.rt, "scale_deployment_to_zero", two)
     assert "2 resources exceed actions.max_resources_per_proposal (1)" in err
     w.reopen("approvers: [alice, bob]\nactions:\n  max_monthly_spend_per_proposal: 100\n")
-    err = _tool_error(w.rt, "scale_deployment_to_zero", two)
+    err = tool_error(w.rt, "scale_deployment_to_zero", two)
     assert "USD 146.00/month affected exceeds actions.max_monthly_spend_per_proposal" in err
     w.reopen("approvers: [alice, bob]\n")
-    p = _propose(w.rt, "scale_deployment_to_zero", two)
+    p = propose_via_tool(w.rt, "scale_deployment_to_zero", two)
     assert len(p.params["workloads"]) == 2 and p.expected_monthly_saving == Decimal("146.00")
     w.reopen("approvers: [alice, bob]\nactions:\n  max_resources_per_proposal: 1\n")
     done = w.rt.approve(p.id, "alice").proposal
@@ -307,7 +292,9 @@ def test_blast_radius_at_proposal_and_before_acting(world: World) -> None:
 
 def test_non_approver_cannot_approve_and_reject_changes_nothing(world: World) -> None:
     w = world
-    p = _propose(w.rt, "scale_deployment_to_zero", {"finding_ids": [_fid("k8s_idle", RANKER)]})
+    p = propose_via_tool(
+        w.rt, "scale_deployment_to_zero", {"finding_ids": [_fid("k8s_idle", RANKER)]}
+    )
     with pytest.raises(ApprovalError) as err:
         w.rt.approve(p.id, "mallory")
     assert err.value.code == "not_allowed"
@@ -321,7 +308,7 @@ def test_scale_back_tool_reads_the_annotation(world: World) -> None:
     w = world
     notes = {"metadata": {"annotations": {PREVIOUS: "4"}}, "spec": {"replicas": 0}}
     w.kube.patch("deployments", "indexer", "search", notes)
-    p = _propose(
+    p = propose_via_tool(
         w.rt,
         "scale_deployment_back",
         {"context": CLUSTER, "namespace": "search", "name": "indexer"},
@@ -330,7 +317,7 @@ def test_scale_back_tool_reads_the_annotation(world: World) -> None:
     assert p.expected_monthly_saving == 0 and "resumes about USD 73.00/month" in p.summary
     assert w.rt.approve(p.id, "bob").proposal.status == "done"
     assert _replicas(w.kube, "indexer") == (4, None)
-    err = _tool_error(
+    err = tool_error(
         w.rt, "scale_deployment_back", {"cluster": CLUSTER, "namespace": "search", "name": "ranker"}
     )
     assert "runs 3 replica(s), not scaled to zero" in err
@@ -338,33 +325,31 @@ def test_scale_back_tool_reads_the_annotation(world: World) -> None:
 
 def test_bad_scale_requests_are_refused(world: World) -> None:
     w = world
-    assert "no current Kubernetes finding" in _tool_error(
+    assert "no current Kubernetes finding" in tool_error(
         w.rt, "scale_deployment_to_zero", {"finding_ids": ["opt-000000000000"]}
     )
-    assert "not scale_to_zero" in _tool_error(
+    assert "not scale_to_zero" in tool_error(
         w.rt, "scale_deployment_to_zero", {"finding_ids": [_fid("k8s_requests", APP)]}
     )
     ref = {"namespace": "search", "name": "ranker"}
-    err = _tool_error(
+    err = tool_error(
         w.rt, "scale_deployment_to_zero", {"workloads": [{"cluster": "staging", **ref}]}
     )
     assert "no kubeconfig context for cluster 'staging'" in err
     gone = {"cluster": CLUSTER, "namespace": "search", "name": "nope"}
-    assert "not found" in _tool_error(w.rt, "scale_deployment_to_zero", {"workloads": [gone]})
+    assert "not found" in tool_error(w.rt, "scale_deployment_to_zero", {"workloads": [gone]})
     cache = {"cluster": CLUSTER, "namespace": "search", "name": "cache", "kind": "statefulset"}
-    assert "already scaled to zero" in _tool_error(
+    assert "already scaled to zero" in tool_error(
         w.rt, "scale_deployment_to_zero", {"workloads": [cache]}
     )
     bad = {"cluster": CLUSTER, "namespace": "Search!", "name": "ranker"}
-    assert "invalid Kubernetes namespace" in _tool_error(
+    assert "invalid Kubernetes namespace" in tool_error(
         w.rt, "scale_deployment_to_zero", {"workloads": [bad]}
     )
     w.kube.patch(
         "deployments", "ranker", "search", {"metadata": {"labels": {"finops.io/protected": "true"}}}
     )
-    err = _tool_error(
-        w.rt, "scale_deployment_to_zero", {"workloads": [{"cluster": CLUSTER, **ref}]}
-    )
+    err = tool_error(w.rt, "scale_deployment_to_zero", {"workloads": [{"cluster": CLUSTER, **ref}]})
     assert "protected by label/annotation finops.io/protected=true" in err
     assert not w.kube.calls("PATCH") and w.rt.ledger.proposals() == []
 
@@ -373,13 +358,13 @@ def test_statefulset_scales_to_zero_and_back(world: World) -> None:
     w = world
     w.kube.add(statefulset("db", "search", replicas=2))
     ref = {"cluster": CLUSTER, "namespace": "search", "name": "db", "kind": "statefulset"}
-    p = _propose(w.rt, "scale_deployment_to_zero", {"workloads": [ref]})
+    p = propose_via_tool(w.rt, "scale_deployment_to_zero", {"workloads": [ref]})
     assert p.params["workloads"][0]["finding_id"] is None and p.expected_monthly_saving == 0
     assert w.rt.approve(p.id, "alice").proposal.status == "done"
     obj = w.kube.get("statefulsets", "db", "search")
     assert obj is not None and obj["spec"]["replicas"] == 0
     assert obj["metadata"]["annotations"][PREVIOUS] == "2"
-    back = _propose(w.rt, "rollback_action", {"proposal_id": p.id})
+    back = propose_via_tool(w.rt, "rollback_action", {"proposal_id": p.id})
     assert w.rt.approve(back.id, "bob").proposal.status == "done"
     obj = w.kube.get("statefulsets", "db", "search")
     assert obj is not None and obj["spec"]["replicas"] == 2
@@ -392,7 +377,7 @@ def test_statefulset_scales_to_zero_and_back(world: World) -> None:
 def test_patch_requests_from_finding_and_rollback(world: World) -> None:
     w = world
     fid = _fid("k8s_requests", APP)
-    p = _propose(w.rt, "patch_container_requests", {"finding_id": fid})
+    p = propose_via_tool(w.rt, "patch_container_requests", {"finding_id": fid})
     [t] = p.params["workloads"]
     assert (t["container"], t["requests"], t["to_requests"]) == (
         "app",
@@ -417,7 +402,7 @@ def test_patch_requests_from_finding_and_rollback(world: World) -> None:
     assert done.result is not None
     assert done.result["previous_requests"] == {APP: {"cpu": "2", "memory": "4Gi"}}
 
-    back = _propose(w.rt, "rollback_action", {"proposal_id": p.id})
+    back = propose_via_tool(w.rt, "rollback_action", {"proposal_id": p.id})
     assert back.params["action"] == "patch_container_requests"
     assert back.params["workloads"][0]["to_requests"] == {"cpu": "2", "memory": "4Gi"}
     assert w.rt.approve(back.id, "bob").proposal.status == "done"
@@ -427,19 +412,19 @@ def test_patch_requests_from_finding_and_rollback(world: World) -> None:
 def test_patch_requests_refused_when_the_finding_now_recommends_more(world: World) -> None:
     w = world
     fid = _fid("k8s_requests", APP)
-    p = _propose(w.rt, "patch_container_requests", {"finding_id": fid})
+    p = propose_via_tool(w.rt, "patch_container_requests", {"finding_id": fid})
     w.set_app_cpu(0.8)  # p90 0.8 × 1.15 = 920m, above the proposed 575m
     done = w.rt.approve(p.id, "alice").proposal
     assert done.status == "failed"
     assert "the finding now recommends cpu 920m, above 575m" in (done.result or {})["error"]
     assert _requests(w.kube)["app"] == {"cpu": "2", "memory": "4Gi"}
     explicit = {"cluster": CLUSTER, "namespace": "shop", "name": "api", "container": "app"}
-    same = _propose(
+    same = propose_via_tool(
         w.rt, "patch_container_requests", {**explicit, "cpu": "920m", "memory": "1178Mi"}
     )
     assert same.params["workloads"][0]["finding_id"] == fid  # the finding's exact values
     assert same.expected_monthly_saving > 0
-    other = _propose(w.rt, "patch_container_requests", {**explicit, "cpu": "1"})
+    other = propose_via_tool(w.rt, "patch_container_requests", {**explicit, "cpu": "1"})
     assert other.params["workloads"][0]["finding_id"] is None
     w.set_app_cpu(1.9)  # busy: no lower request recommended any more
     done = w.rt.approve(same.id, "alice").proposal
@@ -451,7 +436,7 @@ def test_patch_requests_refused_when_the_finding_now_recommends_more(world: Worl
 def test_patch_requests_explicit_and_drift(world: World) -> None:
     w = world
     args = {"cluster": CLUSTER, "namespace": "shop", "name": "api", "container": "proxy"}
-    p = _propose(w.rt, "patch_container_requests", {**args, "cpu": "50m"})
+    p = propose_via_tool(w.rt, "patch_container_requests", {**args, "cpu": "50m"})
     [t] = p.params["workloads"]
     assert (t["requests"], t["to_requests"], t["finding_id"]) == (
         {"cpu": "100m"},
@@ -460,7 +445,7 @@ def test_patch_requests_explicit_and_drift(world: World) -> None:
     )
     assert p.expected_monthly_saving == 0 and "saving not estimated" in p.summary
     w.kube.patch("deployments", "api", "shop", {"metadata": {"labels": {"team": "shop"}}})
-    other = _propose(w.rt, "patch_container_requests", {**args, "memory": "64Mi"})
+    other = propose_via_tool(w.rt, "patch_container_requests", {**args, "memory": "64Mi"})
     assert w.rt.approve(other.id, "alice").proposal.status == "done"  # other keys: no drift
     assert _requests(w.kube)["proxy"] == {"cpu": "100m", "memory": "64Mi"}
     obj = w.kube.get("deployments", "api", "shop")
@@ -476,16 +461,16 @@ def test_patch_requests_explicit_and_drift(world: World) -> None:
 def test_patch_requests_quantity_compare_and_bad_inputs(world: World) -> None:
     w = world
     args = {"cluster": CLUSTER, "namespace": "shop", "name": "api", "container": "app"}
-    assert "already requests" in _tool_error(
+    assert "already requests" in tool_error(
         w.rt, "patch_container_requests", {**args, "cpu": "2000m"}
     )
-    assert "not a positive Kubernetes quantity" in _tool_error(
+    assert "not a positive Kubernetes quantity" in tool_error(
         w.rt, "patch_container_requests", {**args, "memory": "lots"}
     )
-    assert "has no container 'web'" in _tool_error(
+    assert "has no container 'web'" in tool_error(
         w.rt, "patch_container_requests", {**args, "container": "web", "cpu": "1"}
     )
-    assert "not set_requests" in _tool_error(
+    assert "not set_requests" in tool_error(
         w.rt, "patch_container_requests", {"finding_id": _fid("k8s_idle", RANKER)}
     )
     assert w.rt.ledger.proposals() == [] and not w.kube.calls("PATCH")

@@ -14,13 +14,12 @@ from typing import Any
 
 import boto3
 import pytest
-from langchain_core.messages import AIMessage
 from moto.server import ThreadedMotoServer
 
 from agent.context import AppContext
 from agent.runtime import Runtime
 from guardrails.approvals import ApprovalError, Proposal
-from tests.agent_helpers import Clock, call, scripted
+from tests.agent_helpers import Clock, propose_via_tool, tool_error
 from tests.optimize_helpers import add_costs, add_resource, add_util, daily_bill, hourly
 from tools.optimize.models import finding_id
 from warehouse.db import connect
@@ -156,20 +155,6 @@ def world(tmp_path: Path, aws: dict[str, Any]) -> Iterator[World]:
     w.rt.close()
 
 
-def _propose(rt: Runtime, tool: str, args: dict[str, Any]) -> Proposal:
-    rt._models = [scripted(call(tool, args), AIMessage("Proposed."))]
-    result = rt.ask("act on the finding")
-    assert result.proposals, result.tool_calls
-    return rt.ledger.get(result.proposals[0])
-
-
-def _tool_error(rt: Runtime, tool: str, args: dict[str, Any]) -> str:
-    rt._models = [scripted(call(tool, args), AIMessage("Could not."))]
-    result = rt.ask("act on the finding")
-    assert not result.proposals and result.tool_calls[0].ok is False
-    return result.tool_calls[0].error or ""
-
-
 def _executions(rt: Runtime) -> int:
     """Executions that finished done (a failed re-validation is audited as failed)."""
     entries = rt.audit.entries()
@@ -186,7 +171,7 @@ def _error(p: Proposal) -> str:
 def test_stop_rds_from_idle_finding_once_and_rollback_starts_it(world: World) -> None:
     w = world
     fid = finding_id("rds_idle", f"aws|{w.reports_arn}")
-    p = _propose(w.rt, "stop_rds_instance", {"finding_ids": [fid]})
+    p = propose_via_tool(w.rt, "stop_rds_instance", {"finding_ids": [fid]})
     assert (p.status, p.action, p.risk) == ("pending", "stop_rds_instance", "medium")
     [t] = p.params["db_instances"]
     assert (t["db_instance_id"], t["state"], t["instance_class"], t["engine"]) == (
@@ -211,7 +196,7 @@ def test_stop_rds_from_idle_finding_once_and_rollback_starts_it(world: World) ->
     ]
     assert w.rt.run_action(p.id).status == "done" and _executions(w.rt) == 1
 
-    back = _propose(w.rt, "rollback_action", {"proposal_id": p.id})
+    back = propose_via_tool(w.rt, "rollback_action", {"proposal_id": p.id})
     assert (back.action, back.params["action"], back.params["rollback_of"]) == (
         "rollback_action",
         "start_rds_instance",
@@ -225,13 +210,13 @@ def test_stop_rds_from_idle_finding_once_and_rollback_starts_it(world: World) ->
 def test_start_rds_explicit_and_state_checks(world: World) -> None:
     w = world
     _db(w.rds, "spare")
-    err = _tool_error(w.rt, "start_rds_instance", {"db_instance_ids": ["spare"]})
+    err = tool_error(w.rt, "start_rds_instance", {"db_instance_ids": ["spare"]})
     assert "spare: is available, must be stopped" in err
     w.rds.stop_db_instance(DBInstanceIdentifier="spare")
-    err = _tool_error(w.rt, "stop_rds_instance", {"db_instance_ids": ["spare"]})
+    err = tool_error(w.rt, "stop_rds_instance", {"db_instance_ids": ["spare"]})
     assert "spare: is stopped, must be available" in err
     arn = "arn:aws:rds:us-east-1:123456789012:db:spare"
-    p = _propose(w.rt, "start_rds_instance", {"db_instance_ids": [arn]})
+    p = propose_via_tool(w.rt, "start_rds_instance", {"db_instance_ids": [arn]})
     assert p.params["db_instances"][0]["monthly_cost"] is None  # no bills: flagged, counts 0
     assert p.evidence["db_instances"][0]["cost_known"] is False and p.risk == "low"
     assert w.rt.approve(p.id, "alice").proposal.status == "done"
@@ -241,24 +226,22 @@ def test_start_rds_explicit_and_state_checks(world: World) -> None:
 def test_rds_refusals_at_proposal(world: World) -> None:
     w = world
     _db(w.rds, "guarded", {"finops:protected": "True"})
-    err = _tool_error(w.rt, "stop_rds_instance", {"db_instance_ids": ["reports", "guarded"]})
+    err = tool_error(w.rt, "stop_rds_instance", {"db_instance_ids": ["reports", "guarded"]})
     assert "guarded: protected by tag finops:protected=True" in err
     _db(w.rds, "primary")
     w.rds.create_db_instance_read_replica(
         DBInstanceIdentifier="replica", SourceDBInstanceIdentifier="primary"
     )
-    err = _tool_error(w.rt, "stop_rds_instance", {"db_instance_ids": ["replica"]})
+    err = tool_error(w.rt, "stop_rds_instance", {"db_instance_ids": ["replica"]})
     assert "replica: is a read replica of primary" in err
-    err = _tool_error(w.rt, "stop_rds_instance", {"db_instance_ids": ["primary"]})
+    err = tool_error(w.rt, "stop_rds_instance", {"db_instance_ids": ["primary"]})
     assert "primary: has read replica(s) replica" in err
-    assert "nope: not found" in _tool_error(
-        w.rt, "stop_rds_instance", {"db_instance_ids": ["nope"]}
-    )
-    assert "not an RDS DB instance" in _tool_error(
+    assert "nope: not found" in tool_error(w.rt, "stop_rds_instance", {"db_instance_ids": ["nope"]})
+    assert "not an RDS DB instance" in tool_error(
         w.rt, "stop_rds_instance", {"db_instance_ids": ["vol-0123"]}
     )
     ebs_fid = finding_id("ebs_unattached", f"aws|{w.orphan}")
-    assert "not stop_db_instance on an RDS DB instance" in _tool_error(
+    assert "not stop_db_instance on an RDS DB instance" in tool_error(
         w.rt, "stop_rds_instance", {"finding_ids": [ebs_fid]}
     )
     assert w.rt.ledger.proposals() == []
@@ -269,7 +252,7 @@ def test_rds_refusals_at_proposal(world: World) -> None:
 def test_rds_drift_before_approval_fails_and_changes_nothing(world: World, drift: str) -> None:
     w = world
     fid = finding_id("rds_idle", f"aws|{w.reports_arn}")
-    p = _propose(w.rt, "stop_rds_instance", {"finding_ids": [fid]})
+    p = propose_via_tool(w.rt, "stop_rds_instance", {"finding_ids": [fid]})
     if drift == "stopped":
         w.rds.stop_db_instance(DBInstanceIdentifier="reports")
         why = "reports is now stopped, the proposal saw available"
@@ -290,20 +273,20 @@ def test_rds_drift_before_approval_fails_and_changes_nothing(world: World, drift
     assert done.status == "failed"
     assert "re-validation failed" in _error(done) and why in _error(done)
     assert w.db("reports") == before and _executions(w.rt) == 0
-    assert "changed no resource" in _tool_error(w.rt, "rollback_action", {"proposal_id": p.id})
+    assert "changed no resource" in tool_error(w.rt, "rollback_action", {"proposal_id": p.id})
 
 
 def test_rds_blast_radius(world: World) -> None:
     w = world
     _db(w.rds, "spare")
     w.reopen("actions: {max_resources_per_proposal: 1}\n")
-    err = _tool_error(w.rt, "stop_rds_instance", {"db_instance_ids": ["reports", "spare"]})
+    err = tool_error(w.rt, "stop_rds_instance", {"db_instance_ids": ["reports", "spare"]})
     assert "2 resources exceed actions.max_resources_per_proposal (1)" in err
     w.reopen("actions: {max_monthly_spend_per_proposal: 50}\n")
-    err = _tool_error(w.rt, "stop_rds_instance", {"db_instance_ids": ["reports"]})
+    err = tool_error(w.rt, "stop_rds_instance", {"db_instance_ids": ["reports"]})
     assert "USD 91.25/month affected exceeds actions.max_monthly_spend_per_proposal" in err
     w.reopen("")
-    p = _propose(w.rt, "stop_rds_instance", {"db_instance_ids": ["reports", "spare"]})
+    p = propose_via_tool(w.rt, "stop_rds_instance", {"db_instance_ids": ["reports", "spare"]})
     w.reopen("actions: {max_resources_per_proposal: 1}\n")  # tightened after the proposal
     done = w.rt.approve(p.id, "alice").proposal
     assert done.status == "failed" and "max_resources_per_proposal" in _error(done)
@@ -313,11 +296,11 @@ def test_rds_blast_radius(world: World) -> None:
 def test_global_dry_run_revalidates_and_changes_nothing(world: World) -> None:
     w = world
     w.reopen("approvals: {dry_run: true}\n")
-    p = _propose(w.rt, "stop_rds_instance", {"db_instance_ids": ["reports"]})
+    p = propose_via_tool(w.rt, "stop_rds_instance", {"db_instance_ids": ["reports"]})
     done = w.rt.approve(p.id, "alice").proposal
     assert done.status == "done" and (done.result or {}).get("dry_run") is True
     assert w.db("reports")[0] == "available"
-    p = _propose(w.rt, "delete_ebs_volume", {"volume_ids": [w.orphan]})
+    p = propose_via_tool(w.rt, "delete_ebs_volume", {"volume_ids": [w.orphan]})
     assert w.rt.approve(p.id, "alice").outcome == "awaiting_second_approver"
     done = w.rt.approve(p.id, "bob").proposal
     assert done.status == "done" and (done.result or {}).get("dry_run") is True
@@ -330,7 +313,7 @@ def test_global_dry_run_revalidates_and_changes_nothing(world: World) -> None:
 def test_delete_volume_two_approvers_snapshot_then_delete_then_restore(world: World) -> None:
     w = world
     fid = finding_id("ebs_unattached", f"aws|{w.orphan}")
-    p = _propose(w.rt, "delete_ebs_volume", {"finding_ids": [fid]})
+    p = propose_via_tool(w.rt, "delete_ebs_volume", {"finding_ids": [fid]})
     assert (p.status, p.action, p.risk) == ("pending", "delete_ebs_volume", "high")
     [t] = p.params["volumes"]
     assert (t["volume_id"], t["state"], t["size_gib"], t["volume_type"]) == (
@@ -366,7 +349,7 @@ def test_delete_volume_two_approvers_snapshot_then_delete_then_restore(world: Wo
     assert done.result["rollback"]["action"] == "restore_ebs_volume"
     assert w.rt.run_action(p.id).status == "done" and _executions(w.rt) == 1
 
-    back = _propose(w.rt, "rollback_action", {"proposal_id": p.id})
+    back = propose_via_tool(w.rt, "rollback_action", {"proposal_id": p.id})
     assert (back.params["action"], back.params["rollback_of"]) == ("restore_ebs_volume", p.id)
     assert snap["SnapshotId"] in back.summary and back.risk == "low"
     restored = w.rt.approve(back.id, "carol").proposal  # a restore needs one approver
@@ -392,7 +375,7 @@ def test_delete_volume_two_approvers_snapshot_then_delete_then_restore(world: Wo
 @pytest.mark.parametrize("drift", ["attached", "resized", "protected", "deleted"])
 def test_volume_drift_before_approval_fails_and_deletes_nothing(world: World, drift: str) -> None:
     w = world
-    p = _propose(w.rt, "delete_ebs_volume", {"volume_ids": [w.orphan]})
+    p = propose_via_tool(w.rt, "delete_ebs_volume", {"volume_ids": [w.orphan]})
     assert p.params["volumes"][0]["finding_id"] is not None  # the finding is attached by id
     if drift == "attached":
         instance = _instance(w.ec2)
@@ -419,18 +402,18 @@ def test_volume_drift_before_approval_fails_and_deletes_nothing(world: World, dr
 def test_volume_refusals_at_proposal(world: World) -> None:
     w = world
     guarded = _volume(w.ec2, 10, {"finops:protected": "true"})
-    err = _tool_error(w.rt, "delete_ebs_volume", {"volume_ids": [w.orphan, guarded]})
+    err = tool_error(w.rt, "delete_ebs_volume", {"volume_ids": [w.orphan, guarded]})
     assert f"{guarded}: protected by tag finops:protected=true" in err
     used = _volume(w.ec2, 10)
     instance = _instance(w.ec2)
     w.ec2.attach_volume(VolumeId=used, InstanceId=instance, Device="/dev/sdf")
-    err = _tool_error(w.rt, "delete_ebs_volume", {"volume_ids": [used]})
+    err = tool_error(w.rt, "delete_ebs_volume", {"volume_ids": [used]})
     assert f"attached to {instance}" in err and "only unattached (available)" in err
-    assert "is not an EBS volume id" in _tool_error(
+    assert "is not an EBS volume id" in tool_error(
         w.rt, "delete_ebs_volume", {"volume_ids": ["i-0123456789abcdef0"]}
     )
     rds_fid = finding_id("rds_idle", f"aws|{w.reports_arn}")
-    assert "not snapshot_and_delete_volume on an EBS volume" in _tool_error(
+    assert "not snapshot_and_delete_volume on an EBS volume" in tool_error(
         w.rt, "delete_ebs_volume", {"finding_ids": [rds_fid]}
     )
     assert w.rt.ledger.proposals() == []
@@ -440,14 +423,14 @@ def test_volume_refusals_at_proposal(world: World) -> None:
 def test_volume_without_bills_uses_list_price_and_blast_radius(world: World) -> None:
     w = world
     fresh = _volume(w.ec2, 50)
-    p = _propose(w.rt, "delete_ebs_volume", {"volume_ids": [fresh]})
+    p = propose_via_tool(w.rt, "delete_ebs_volume", {"volume_ids": [fresh]})
     assert p.params["volumes"][0]["monthly_cost"] == "4.00"  # 50 GiB × USD 0.08 gp3 list
     assert p.evidence["volumes"][0]["cost_source"] == "list price (no bills)"
     w.reopen("actions: {max_resources_per_proposal: 1}\n")
-    err = _tool_error(w.rt, "delete_ebs_volume", {"volume_ids": [w.orphan, fresh]})
+    err = tool_error(w.rt, "delete_ebs_volume", {"volume_ids": [w.orphan, fresh]})
     assert "2 resources exceed actions.max_resources_per_proposal (1)" in err
     w.reopen("actions: {max_monthly_spend_per_proposal: 5}\n")
-    err = _tool_error(w.rt, "delete_ebs_volume", {"volume_ids": [w.orphan]})
+    err = tool_error(w.rt, "delete_ebs_volume", {"volume_ids": [w.orphan]})
     assert "USD 7.60/month affected exceeds" in err
     assert w.volume(w.orphan) is not None and w.volume(fresh) is not None
 
@@ -455,10 +438,10 @@ def test_volume_without_bills_uses_list_price_and_blast_radius(world: World) -> 
 def test_restore_refused_when_snapshot_is_gone(world: World) -> None:
     w = world
     w.reopen("approvals: {two_person: []}\n")  # the default is the user's to change
-    p = _propose(w.rt, "delete_ebs_volume", {"volume_ids": [w.orphan]})
+    p = propose_via_tool(w.rt, "delete_ebs_volume", {"volume_ids": [w.orphan]})
     done = w.rt.approve(p.id, "alice").proposal
     assert done.status == "done" and w.volume(w.orphan) is None
-    back = _propose(w.rt, "rollback_action", {"proposal_id": p.id})
+    back = propose_via_tool(w.rt, "rollback_action", {"proposal_id": p.id})
     w.ec2.delete_snapshot(SnapshotId=(done.result or {})["snapshots"][w.orphan])
     failed = w.rt.approve(back.id, "bob").proposal
     assert failed.status == "failed" and "no longer exists; nothing to restore from" in _error(
