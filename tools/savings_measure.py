@@ -23,14 +23,12 @@ from typing import Literal
 
 from agent.config import Config
 from agent.errors import QueryError
+from tools.optimize.inventory import top_vtag_values
 from tools.query import (
     Engine,
     cost_expression,
-    from_clause,
     literal,
-    resolve_dimension,
     transpile,
-    weighted,
 )
 from tools.savings_config import SavingsConfig
 
@@ -221,35 +219,19 @@ def measure(
 def vtag_owners(
     engine: Engine, config: Config, vtag: str, ids: Iterable[str], start: date, end: date
 ) -> dict[str, str]:
-    """ResourceId → the owner virtual tag's value carrying most of its cost in [start, end].
+    """ResourceId → the owner virtual tag's value carrying most of its billed cost in
+    [start, end].
 
     Empty when the virtual tag is not defined or its allocation is stale (the owner then stays
     unknown rather than failing the report).
     """
     wanted = sorted(set(ids))
-    definition = config.virtual_tags.get(vtag)
-    if definition is None or not wanted:
+    if not wanted:
         return {}
-    from tools.vtags.freshness import require_fresh
-
+    names = ", ".join(literal(i) for i in wanted)
     try:
-        require_fresh(engine, config)
-        dim = resolve_dimension(f"vtag:{vtag}", config.virtual_tags)
+        return top_vtag_values(
+            engine, config, vtag, "billed", start, end, f"ResourceId IN ({names})"
+        )
     except QueryError:
         return {}
-    cost = weighted(cost_expression("billed", config.reporting_currency, config.fx_rates), [dim])
-    names = ", ".join(literal(i) for i in wanted)
-    lo, hi = literal(start.isoformat()), literal((end + timedelta(days=1)).isoformat())
-    sql = (
-        f"SELECT ResourceId, {dim.sql}, sum({cost}) FROM {from_clause([dim])} "
-        f"WHERE ResourceId IN ({names}) AND ChargePeriodStart >= CAST({lo} AS TIMESTAMP) "
-        f"AND ChargePeriodStart < CAST({hi} AS TIMESTAMP) GROUP BY 1, 2"
-    )
-    best: dict[str, tuple[Decimal, str]] = {}
-    for rid, value, total in engine.fetch(transpile(sql, engine.dialect)):
-        if value is None or value == definition.default:
-            continue
-        amount = Decimal(total or 0)
-        if str(rid) not in best or amount > best[str(rid)][0]:
-            best[str(rid)] = (amount, str(value))
-    return {rid: value for rid, (_, value) in best.items()}

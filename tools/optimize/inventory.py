@@ -28,6 +28,7 @@ __all__ = [
     "daily_stats",
     "load_resources",
     "owners",
+    "top_vtag_values",
     "utilization_until",
     "window_stats",
 ]
@@ -236,24 +237,43 @@ def bills(
 def owners(
     engine: Engine, config: Config, cfg: OptimizeConfig, start: date, end: date
 ) -> dict[str, str]:
-    """ResourceId → the owner virtual tag's value carrying most of its cost (not the default).
+    """ResourceId → the owner virtual tag's value carrying most of its cost (not the default),
+    for every inventoried resource.
 
     Empty when the owner virtual tag (`team`) is not defined.
     """
-    vtag = config.virtual_tags.get(cfg.owner_vtag)
+    return top_vtag_values(
+        engine, config, cfg.owner_vtag, cfg.metric, start, end,
+        "ResourceId IN (SELECT resource_id FROM resources)",
+    )  # fmt: skip
+
+
+def top_vtag_values(
+    engine: Engine,
+    config: Config,
+    vtag_name: str,
+    metric: str,
+    start: date,
+    end: date,
+    resources: str,
+) -> dict[str, str]:
+    """ResourceId → the value of virtual tag `vtag_name` carrying most of its `metric` cost in
+    [start, end] (the default value never counts), for the resources the SQL condition
+    `resources` selects. Empty when the tag is not defined; QueryError when its allocation is
+    stale."""
+    vtag = config.virtual_tags.get(vtag_name)
     if vtag is None:
         return {}
     from tools.query import resolve_dimension
     from tools.vtags.freshness import require_fresh
 
     require_fresh(engine, config)
-    dim = resolve_dimension(f"vtag:{cfg.owner_vtag}", config.virtual_tags)
-    cost = cost_expression(cfg.metric, config.reporting_currency, config.fx_rates)
+    dim = resolve_dimension(f"vtag:{vtag_name}", config.virtual_tags)
+    cost = cost_expression(metric, config.reporting_currency, config.fx_rates)
     amount = weighted(cost, [dim])
     sql = (
         f"SELECT ResourceId, {dim.sql}, sum({amount}) FROM {from_clause([dim])} "
-        f"WHERE ResourceId IN (SELECT resource_id FROM resources) AND "
-        f"{_between(start, end, 'ChargePeriodStart')} GROUP BY 1, 2"
+        f"WHERE {resources} AND {_between(start, end, 'ChargePeriodStart')} GROUP BY 1, 2"
     )
     best: dict[str, tuple[Decimal, str]] = {}
     for rid, value, total in engine.fetch(transpile(sql, engine.dialect)):
