@@ -76,6 +76,28 @@ def _record_signals(received: list[int]) -> dict[signal.Signals, _Handler]:
     return previous
 
 
+def serve_until_signal(
+    asgi: Any, host: str, port: int, log_level: str, service: EventService, name: str
+) -> bool:
+    """Serve `asgi` until SIGTERM / SIGINT (see `_record_signals`), then report what the event
+    pipeline stored; False when the server did not start."""
+    received: list[int] = []
+    previous = _record_signals(received)
+    try:
+        started = serve(asgi, host, port, log_level)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if started:
+        why = f" by {signal.Signals(received[0]).name}" if received else ""
+        err_console.print(
+            f"{name}: stopped{why}; {service.stored_events:,} event(s) stored, "
+            f"{service.pending_events:,} left unstored",
+            markup=False,
+        )
+    return started
+
+
 def build_service(
     app: AppContext,
     rt: Runtime,
@@ -132,20 +154,9 @@ def events_command(
             f"auth: {auth} · warehouse {app.warehouse_path}",
             markup=False,
         )
-        received: list[int] = []
-        previous = _record_signals(received)
-        try:
-            started = serve(create_app(service, token=token), host, port, log_level)
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-        if started:
-            why = f" by {signal.Signals(received[0]).name}" if received else ""
-            err_console.print(
-                f"finops events: stopped{why}; {service.stored_events:,} event(s) stored, "
-                f"{service.pending_events:,} left unstored",
-                markup=False,
-            )
+        started = serve_until_signal(
+            create_app(service, token=token), host, port, log_level, service, "finops events"
+        )
     finally:
         if alerts is not None:
             alerts.stop()

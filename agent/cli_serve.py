@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import os
-import signal
 from typing import Annotated
 
 import typer
 
-from agent.cli_events import _record_signals
+from agent.cli_events import serve_until_signal
 from agent.context import AppContext
 from agent.errors import FinopsError
 from agent.render import err_console
 from agent.serve import ServeOptions, ServeStack, build_stack
-from tools.events.server import serve
 
 __all__ = ["register", "serve_command"]
 
@@ -66,20 +64,9 @@ def serve_command(
     started = False
     try:
         err_console.print(_banner(stack), markup=False, soft_wrap=True)
-        received: list[int] = []
-        previous = _record_signals(received)
-        try:
-            started = serve(stack.asgi, host, port, log_level)
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
-        if started:
-            why = f" by {signal.Signals(received[0]).name}" if received else ""
-            err_console.print(
-                f"finops serve: stopped{why}; {stack.service.stored_events:,} event(s) stored, "
-                f"{stack.service.pending_events:,} left unstored",
-                markup=False,
-            )
+        started = serve_until_signal(
+            stack.asgi, host, port, log_level, stack.service, "finops serve"
+        )
     finally:
         stack.close()
     if not started:

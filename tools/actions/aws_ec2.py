@@ -9,7 +9,8 @@ whose first poll is immediate (no sleep when the instance is already there). Cal
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,6 +23,7 @@ from tools.vtags.tagback_models import CloudSettings
 __all__ = [
     "ActionError",
     "Live",
+    "by_region",
     "describe",
     "dry_run",
     "ec2_client",
@@ -48,6 +50,14 @@ class Live:
     state: str
     instance_type: str
     tags: dict[str, str] = field(default_factory=dict)
+
+
+def by_region(targets: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    """Targets grouped by their `region` (one client per region), regions in order."""
+    groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for t in targets:
+        groups[str(t["region"])].append(t)
+    return dict(sorted(groups.items()))
 
 
 def ec2_client(region: str, settings: CloudSettings) -> Any:

@@ -22,7 +22,6 @@ restore, and `rollback_action {"proposal_id": ...}` proposes `restore_ebs_volume
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -110,16 +109,9 @@ def _resolve(
     return list(targets.values())
 
 
-def _by_region(targets: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
-    groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-    for t in targets:
-        groups[str(t["region"])].append(t)
-    return dict(sorted(groups.items()))
-
-
 def _live(ctx: ToolContext, targets: Sequence[Mapping[str, Any]]) -> dict[str, VolLive]:
     s, out = settings_for(ctx), dict[str, VolLive]()
-    for region, group in _by_region(targets).items():
+    for region, group in aws_ec2.by_region(targets).items():
         ids = [str(t["volume_id"]) for t in group]
         out |= aws_ebs.describe_volumes(aws_ec2.ec2_client(region, s), ids)
     return out

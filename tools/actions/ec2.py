@@ -21,8 +21,7 @@ resize); it runs the same re-validation and executor, and policy can treat rollb
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -145,17 +144,10 @@ def _resolve(
     return list(targets.values())
 
 
-def _by_region(targets: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
-    groups: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-    for t in targets:
-        groups[str(t["region"])].append(t)
-    return dict(sorted(groups.items()))
-
-
 def _live(ctx: ToolContext, targets: Sequence[Mapping[str, Any]]) -> dict[str, Live]:
     out: dict[str, Live] = {}
     s = settings_for(ctx)
-    for region, group in _by_region(targets).items():
+    for region, group in aws_ec2.by_region(targets).items():
         out |= aws_ec2.describe(
             aws_ec2.ec2_client(region, s), [str(t["instance_id"]) for t in group]
         )
@@ -449,7 +441,7 @@ def _precheck(ctx: ToolContext, proposal: Proposal) -> str | None:
         if problems:
             return "; ".join(problems) + "; propose again"
         s = settings_for(ctx)
-        for region, group in _by_region(targets).items():
+        for region, group in aws_ec2.by_region(targets).items():
             ec2 = aws_ec2.ec2_client(region, s)
             if action == RESIZE:
                 for t in group:
@@ -468,7 +460,7 @@ def _execute_power(ctx: ToolContext, proposal: Proposal) -> dict[str, Any]:
     s = settings_for(ctx)
     changed: list[dict[str, Any]] = []
     failed: list[dict[str, str]] = []
-    for region, group in _by_region(proposal.params["instances"]).items():
+    for region, group in aws_ec2.by_region(proposal.params["instances"]).items():
         ec2 = aws_ec2.ec2_client(region, s)
         ids = [str(t["instance_id"]) for t in group]
         try:
