@@ -7,6 +7,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+from moto.server import ThreadedMotoServer
 
 from agent.config import Config
 from warehouse.db import connect
@@ -59,3 +60,14 @@ def snapshot(con: duckdb.DuckDBPyConnection) -> tuple[object, ...]:
     ).fetchone()
     assert row is not None
     return tuple(row)
+
+
+@pytest.fixture(scope="module")
+def moto_server() -> Iterator[str]:
+    """moto's server on 127.0.0.1, one per test module (fresh state); boto3 reaches it through
+    `endpoint_url` / AWS_ENDPOINT_URL."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()

@@ -14,7 +14,6 @@ from typing import Any
 import boto3
 import numpy as np
 import pytest
-from moto.server import ThreadedMotoServer
 
 from agent.context import AppContext
 from agent.runtime import Runtime
@@ -26,15 +25,6 @@ from tools.optimize.models import finding_id
 from warehouse.db import connect
 
 MB = 1_000_000
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture

@@ -15,7 +15,6 @@ from typing import Any
 import boto3
 import duckdb
 import pytest
-from moto.server import ThreadedMotoServer
 
 from agent import cli_collect
 from agent.cli import app as cli_app
@@ -39,17 +38,8 @@ HOURS = [NOW - timedelta(hours=h) for h in (3, 2, 1)]
 # -- fixtures -----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def proxy(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsProxy]:
+def proxy(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsProxy]:
     """A fresh proxy in front of moto; the environment has test credentials only."""
     for key, value in {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -59,7 +49,7 @@ def proxy(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[AwsPr
     }.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
-    with AwsProxy(moto_endpoint) as p:
+    with AwsProxy(moto_server) as p:
         monkeypatch.setenv("AWS_ENDPOINT_URL", p.url)
         yield p
 
@@ -166,12 +156,12 @@ def seed(endpoint: str) -> World:
 
 
 @pytest.fixture(scope="module")
-def world(moto_endpoint: str) -> World:
+def world(moto_server: str) -> World:
     """Seeded once for the module (moto reset first); tests that change resources change only
     ones they create, and put them back."""
-    reset = urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST")
+    reset = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
     urllib.request.urlopen(reset, timeout=10).close()
-    return seed(moto_endpoint)
+    return seed(moto_server)
 
 
 @pytest.fixture
@@ -467,7 +457,7 @@ def test_unreachable_endpoint_is_a_clear_error(con: duckdb.DuckDBPyConnection) -
 
 
 def test_recollecting_replaces_the_snapshot_and_upserts_utilization(
-    con: duckdb.DuckDBPyConnection, proxy: AwsProxy, world: World, moto_endpoint: str
+    con: duckdb.DuckDBPyConnection, proxy: AwsProxy, world: World, moto_server: str
 ) -> None:
     first = collect(con, proxy)
     snapshot = table_rows(con)
@@ -476,7 +466,7 @@ def test_recollecting_replaces_the_snapshot_and_upserts_utilization(
     assert (again.resources, again.samples, again.removed) == (
         first.resources, first.samples, 0,
     )  # fmt: skip
-    ec2 = _client(moto_endpoint, "ec2")
+    ec2 = _client(moto_server, "ec2")
     extra_volume = ec2.create_volume(Size=1, AvailabilityZone="us-east-1a")["VolumeId"]
     extra_eip = ec2.allocate_address(Domain="vpc")["AllocationId"]
     ec2.create_tags(Resources=[world.others[0]], Tags=_tags(team="search"))
@@ -497,9 +487,9 @@ def test_recollecting_replaces_the_snapshot_and_upserts_utilization(
 
 
 def test_a_region_replaces_only_its_own_snapshot(
-    con: duckdb.DuckDBPyConnection, proxy: AwsProxy, world: World, moto_endpoint: str
+    con: duckdb.DuckDBPyConnection, proxy: AwsProxy, world: World, moto_server: str
 ) -> None:
-    ec2_eu = _client(moto_endpoint, "ec2", "eu-west-1")
+    ec2_eu = _client(moto_server, "ec2", "eu-west-1")
     eu = ec2_eu.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1)
     eu_id = eu["Instances"][0]["InstanceId"]
     both = TEST_CONFIG.model_copy(update={"regions": ["us-east-1", "eu-west-1"]})

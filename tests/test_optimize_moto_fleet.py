@@ -27,7 +27,6 @@ from pathlib import Path
 import duckdb
 import numpy as np
 import pytest
-from moto.server import ThreadedMotoServer
 
 from tests.anomaly_helpers import make_ctx
 from tests.moto_fleet import (
@@ -59,15 +58,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def moto_endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    reset = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
+def moto_endpoint(moto_server: str) -> str:
+    reset = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
     urllib.request.urlopen(reset, timeout=10).close()
-    yield endpoint
-    server.stop()
+    return moto_server
 
 
 @dataclass

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from tests.cli_helpers import run_cli
-from tests.test_actions import World, _live, ec2, moto_server, world  # noqa: F401 (fixtures)
+from tests.test_actions import World, _live, ec2, world  # noqa: F401 (fixtures)
 
 POLICY = """
 approvers: [alice, bob]
