@@ -12,7 +12,6 @@ import typer
 
 from agent.context import AppContext
 from agent.render import out_console, print_json, table
-from guardrails.store import StateStore
 from tools.notify import DeliveryReport, NotifyError, probe_alert, send
 from tools.notify_config import NotifyConfig
 from tools.notify_ledger import DeliveryRecord, recent_deliveries
@@ -50,8 +49,7 @@ def send_probe(
     if channel not in config.channels:
         valid = ", ".join(sorted(config.channels)) or "none configured under notify.channels"
         raise NotifyError(f"unknown channel {channel!r}; channels: {valid}")
-    app.home.ensure()
-    store = StateStore(app.home.state_path)
+    store = app.state_store()
     try:
         alert = probe_alert(channel, clock(), currency=app.config.reporting_currency)
         return send(
@@ -109,8 +107,7 @@ def log_command(
 ) -> None:
     """Recent alert deliveries, newest first: status, channel, attempts, last error."""
     app: AppContext = ctx.obj
-    app.home.ensure()
-    store = StateStore(app.home.state_path)
+    store = app.state_store()
     try:
         records = recent_deliveries(store, limit)
     finally:

@@ -381,6 +381,15 @@ STATE_MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX scheduler_runs_status ON scheduler_runs (job, status);
         """,
     ),
+    (
+        14,
+        "ticket tracking order",
+        # When a proposal joined a ticket: the order comments are posted in. SQLite's rowid gave
+        # it before, but PostgreSQL's ctid moves on every UPDATE, so it is now a column.
+        """
+        ALTER TABLE ticket_tracked ADD COLUMN tracked_at TEXT;
+        """,
+    ),
 )
 
 

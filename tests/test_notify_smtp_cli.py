@@ -131,24 +131,33 @@ def test_alerts_migration_applies_once_and_after_a_gap(tmp_path: Path) -> None:
 # --- CLI --------------------------------------------------------------------------------------
 
 
-def local_app(home: Path) -> typer.Typer:
+def local_app(home: Path, config: Config | None = None) -> typer.Typer:
     """`finops notify …` on its own, over `home` (independent of agent/cli.py registering it)."""
     app = typer.Typer()
 
     @app.callback()
     def _global(ctx: typer.Context) -> None:
-        ctx.obj = AppContext(home=Home(home), config=Config())
+        ctx.obj = AppContext(home=Home(home), config=config or Config())
 
     cli_notify.register(app)
     return app
 
 
-def test_send_probe_and_log(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def app_config(request: pytest.FixtureRequest) -> Config:
+    """The default config (SQLite state in the home), or `state.url` on the test PostgreSQL."""
+    if request.param == "sqlite":
+        return Config()
+    return Config.model_validate({"state": {"url": request.getfixturevalue("pg_url")}})
+
+
+def test_send_probe_and_log(tmp_path: Path, app_config: Config) -> None:
+    """The delivery is ledgered in the configured state store and `notify log` reads it there."""
     with HttpRecorder() as http:
         config = NotifyConfig.model_validate(
             {"channels": {"hook": {"type": "webhook", "url": http.url("/h"), "secret_env": "S"}}}
         )
-        app = AppContext(home=Home(tmp_path), config=Config())
+        app = AppContext(home=Home(tmp_path), config=app_config)
         report = cli_notify.send_probe(
             app, "hook", clock=Clock(), environ={"S": "secret-value-1"}, config=config
         )
@@ -156,7 +165,7 @@ def test_send_probe_and_log(tmp_path: Path) -> None:
         assert json.loads(http.requests[0].body)["alert"]["kind"] == "test"
 
     runner = CliRunner()
-    result = runner.invoke(local_app(tmp_path), ["notify", "log", "--json"])
+    result = runner.invoke(local_app(tmp_path, app_config), ["notify", "log", "--json"])
     assert result.exit_code == 0, result.output
     [row] = json.loads(result.stdout)["deliveries"]
     assert (row["channel"], row["status"], row["kind"], row["attempts"]) == (
@@ -165,8 +174,10 @@ def test_send_probe_and_log(tmp_path: Path) -> None:
         "test",
         1,
     )
-    table = runner.invoke(local_app(tmp_path), ["notify", "log"])
+    table = runner.invoke(local_app(tmp_path, app_config), ["notify", "log"])
     assert table.exit_code == 0 and "hook" in table.stdout and "sent" in table.stdout
+    sqlite_file = tmp_path / "state.db"
+    assert sqlite_file.exists() == (app_config.state.url is None)
 
 
 def test_notify_test_unknown_channel(tmp_path: Path) -> None:

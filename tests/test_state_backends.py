@@ -32,6 +32,7 @@ from guardrails.audit import AuditLog
 from guardrails.budget import BudgetExceeded, BudgetMeter, Usage
 from guardrails.store import STATE_MIGRATIONS, StateStore
 from tests.agent_helpers import Clock, call, make_runtime, scripted
+from tools.tickets_links import TicketLinks
 from warehouse.ingest.ai_common import load_price_table
 
 TICKET = {"title": "Idle EC2 in payments-prod", "owner": "payments", "priority": "low"}
@@ -345,6 +346,38 @@ def test_insert_returning_id_and_lastrowid(store: StateStore) -> None:
     assert (first, second) == (1, 2)
     rows = store.query("SELECT id, title FROM tickets WHERE owner IS ? ORDER BY id", (None,))
     assert [dict(r) for r in rows] == [{"id": 1, "title": "50% idle"}]
+
+
+def test_ticket_follows_proposals_in_the_order_they_joined(store: StateStore) -> None:
+    """Comments are posted in `tracked` order; an UPDATE must not reorder it (PostgreSQL's
+    physical row address moves on every update, SQLite's rowid does not)."""
+    clock = Clock()
+    links = TicketLinks(store, clock)
+    ticket = store.insert_returning_id(
+        "INSERT INTO tickets (created_at, title, body, owner, priority, status)"
+        " VALUES (?, ?, ?, ?, ?, 'open')",
+        ("2026-11-28", "idle EC2", "b", "payments", "low"),
+    )
+    with store.transaction() as conn:
+        links.insert(
+            conn,
+            dedup_key="k1",
+            local_ticket_id=ticket,
+            backend="local",
+            ticket_proposal_id="p-t",
+            finding_id="f1",
+            tracked="p-z",
+        )
+    for proposal in ("p-b", "p-a", "p-z"):  # p-z again: it keeps its first place
+        clock.advance(minutes=1)
+        with store.transaction() as conn:
+            links.track(conn, "k1", proposal)
+    links.set_synced_status("k1", "p-z", "approved")  # moves p-z's row on PostgreSQL
+    links.mark_posted("k1", "p-z", "decision", "approved")
+    link = links.get("k1")
+    assert link is not None
+    assert [t.proposal_id for t in link.tracked] == ["p-z", "p-b", "p-a"]
+    assert link.tracked[0].posted == ["decision"]
 
 
 # --- the runtime on PostgreSQL -----------------------------------------------------------------

@@ -70,7 +70,7 @@ class TicketLinks:
     def _link(self, row: sqlite3.Row) -> TicketLink:
         tracked = self.store.query(
             "SELECT proposal_id, synced_status, posted, synced_at FROM ticket_tracked"
-            " WHERE dedup_key = ? ORDER BY rowid",
+            " WHERE dedup_key = ? ORDER BY COALESCE(tracked_at, ''), proposal_id",
             (row["dedup_key"],),
         )
         return TicketLink(
@@ -101,12 +101,12 @@ class TicketLinks:
         if tracked:
             self.track(conn, dedup_key, tracked)
 
-    @staticmethod
-    def track(conn: sqlite3.Connection, dedup_key: str, proposal_id: str) -> None:
+    def track(self, conn: sqlite3.Connection, dedup_key: str, proposal_id: str) -> None:
+        """Have the ticket follow `proposal_id` (once; the first time it joined is kept)."""
         conn.execute(
-            "INSERT INTO ticket_tracked (dedup_key, proposal_id) VALUES (?, ?)"
+            "INSERT INTO ticket_tracked (dedup_key, proposal_id, tracked_at) VALUES (?, ?, ?)"
             " ON CONFLICT DO NOTHING",
-            (dedup_key, proposal_id),
+            (dedup_key, proposal_id, utc_text(self.clock())),
         )
 
     def set_external(self, dedup_key: str, ref: TicketRef) -> None:
