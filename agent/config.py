@@ -73,6 +73,12 @@ class WarehouseConfig(_Strict):
         description="Spark: the queries' table names mapped to lakehouse tables, "
         "e.g. {costs: billing.focus_costs, ingests: billing.focus_ingests}",
     )
+    output_schema: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)?$",
+        description="Spark: [catalog.]schema where builds (the virtual-tag allocation) are saved "
+        "so every replica reads the same one; unset = kept in the session only",
+    )
 
     @field_validator("tables")
     @classmethod

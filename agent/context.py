@@ -72,7 +72,7 @@ class AppContext:
         """The query engine `warehouse.url` selects (DuckDB on the home's file by default;
         Spark reads the lakehouse tables named in `warehouse.tables`)."""
         wh = self.config.warehouse
-        return open_engine(wh.url, self.warehouse, wh.tables)
+        return open_engine(wh.url, self.warehouse, wh.tables, output_schema=wh.output_schema)
 
     def close(self) -> None:
         if self._con is not None:

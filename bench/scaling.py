@@ -5,9 +5,9 @@ Each engine's figures are ratios against that engine's own full scan of the same
 work each step does per row beyond reading it, independent of the machine:
 
 * spend: `tools.spend.spend(by=[ServiceName, SubAccountName], grain=month)`;
-* allocation (DuckDB): `build_allocation` with the 40-rule config of `bench.vtags`, then a
-  spend query by `vtag:team` over it; on Spark the same query over the DuckDB-built allocation
-  re-keyed for Spark (the build itself is DuckDB SQL with DDL; see `warehouse.engines.publish`);
+* allocation: `build_allocation` with the 40-rule config of `bench.vtags` (on Spark the same
+  DuckDB-dialect statements, transpiled and materialized per step), then a spend query by
+  `vtag:team` over it;
 * anomaly sweep: `tools.anomaly_detect.detect` over the last 7 days with the default families
   (total, provider/service, sub-account, top resources; no virtual tags).
 
@@ -97,7 +97,8 @@ def bench_duckdb(parquet: Path, workdir: Path, repeat: int) -> dict[str, Any]:
 
 
 def bench_spark(parquet: Path, workdir: Path, repeat: int, master: str) -> dict[str, Any]:
-    """Spark local over the same parquet: session start, scan, spend and the anomaly sweep."""
+    """Spark local over the same parquet: session start, scan, spend, the anomaly sweep and the
+    allocation build (+ a vtag query), as on DuckDB."""
     from warehouse.engines.spark import SparkEngine, spark_session
 
     started = time.perf_counter()
@@ -107,6 +108,10 @@ def bench_spark(parquet: Path, workdir: Path, repeat: int, master: str) -> dict[
     start_s = round(time.perf_counter() - started, 3)
     try:
         times = _queries(engine, repeat)
+        tags = vtag_config()
+        times["allocation_build_s"] = _timed(lambda: build_allocation(engine, tags), 1)
+        vquery = SpendQuery(by=["vtag:team"])
+        times["vtag_spend_s"] = _timed(lambda: spend(engine, tags, vquery), repeat)
     finally:
         session.stop()
     return {"session_start_s": start_s, **times, **_ratios(times)}

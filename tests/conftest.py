@@ -13,7 +13,7 @@ from agent.config import Config
 from warehouse.db import connect
 from warehouse.ingest import IngestReport, resolve_inputs, run_ingest
 
-pytest_plugins = ["tests.pg_fixture"]
+pytest_plugins = ["tests.pg_fixture", "tests.spark_connect_fixture"]
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"

@@ -28,7 +28,7 @@ import pytest
 import yaml
 
 from agent.config import Config
-from agent.errors import QueryError
+from agent.errors import ConfigError, QueryError
 from tools.anomaly_config import AnomalyConfig, SeriesSpec
 from tools.anomaly_detect import detect
 from tools.forecast import ForecastQuery, forecast
@@ -36,7 +36,7 @@ from tools.spend import SpendQuery, parse_filter, spend, top_movers, unit_cost
 from tools.vtags.allocate import ensure_allocation
 from warehouse.db import connect
 from warehouse.demo import build_demo
-from warehouse.engines import DuckDBEngine, Engine, parse_warehouse_url, transpile
+from warehouse.engines import DuckDBEngine, Engine, open_engine, parse_warehouse_url, transpile
 from warehouse.engines.base import bind, render
 
 DEMO_YAML = Path(__file__).resolve().parents[1] / "warehouse/demo/finops.yaml"
@@ -84,9 +84,50 @@ def spark(demo_db: Path, duck: DuckDBEngine) -> Iterator[Engine]:
     session.stop()
 
 
-@pytest.fixture(params=["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
+@pytest.fixture(scope="session")
+def spark_connect(demo_db: Path, duck: DuckDBEngine, spark_connect_url: str) -> Iterator[Engine]:
+    """The same tables over gRPC on a Spark Connect server, opened from its `warehouse.url`."""
+    from warehouse.engines.publish import publish_allocation, publish_tables
+    from warehouse.engines.spark import SparkEngine
+
+    engine = open_engine(spark_connect_url, duckdb.connect)
+    assert isinstance(engine, SparkEngine)
+    publish_tables(duck.con, engine, ["costs", "ingests"], demo_db / "parquet-connect")
+    publish_allocation(duck.con, engine, demo_db / "parquet-connect")
+    yield engine
+    engine.session.stop()
+
+
+SPARKS = [
+    pytest.param("spark", marks=pytest.mark.spark),
+    pytest.param("spark_connect", marks=pytest.mark.spark),
+]
+
+
+@pytest.fixture(params=["duck", *SPARKS])
 def engine(request: pytest.FixtureRequest) -> Engine:
-    return request.getfixturevalue("duck" if request.param == "duckdb" else "spark")
+    return request.getfixturevalue(request.param)
+
+
+def _fresh_spark(request: pytest.FixtureRequest, kind: str, **options: Any) -> Any:
+    """A new SparkEngine in a new session of the `kind` Spark (classic local or the Connect
+    server), over the demo's costs and ingests (parquet) only: another replica, in effect."""
+    from warehouse.engines.spark import SparkEngine
+
+    shared: Any = request.getfixturevalue(kind)  # the tables' parquet files are written by it
+    if kind == "spark":
+        session, folder = shared.session.newSession(), "parquet"
+    else:
+        from pyspark.sql.connect.session import SparkSession
+
+        url = request.getfixturevalue("spark_connect_url")
+        session, folder = SparkSession.builder.remote(url).create(), "parquet-connect"
+        request.addfinalizer(session.stop)  # before the server stops, or the client retries
+    engine = SparkEngine(session, **options)
+    demo_db: Path = request.getfixturevalue("demo_db")
+    for table in ("costs", "ingests"):
+        engine.register_parquet(table, demo_db / folder / f"{table}.parquet")
+    return engine
 
 
 def _python_sum(duck: DuckDBEngine, column: str) -> dict[str, Decimal]:
@@ -98,6 +139,7 @@ def _python_sum(duck: DuckDBEngine, column: str) -> dict[str, Decimal]:
 
 
 def test_engine_dialect_and_tables(engine: Engine) -> None:
+    """Every engine lists the queries' tables (on Spark: the registered session views)."""
     assert engine.dialect in ("duckdb", "spark")
     assert {"costs", "ingests", "vtag_alloc", "vtag_meta"} <= engine.tables()
 
@@ -247,21 +289,12 @@ def duck_built(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Itera
     con.close()
 
 
-@pytest.fixture(scope="session")
-def spark_built(demo_db: Path, spark: Engine) -> Engine:
-    """A fresh Spark session over the same costs (parquet), no allocation published to it."""
-    from warehouse.engines.spark import SparkEngine
-
-    assert isinstance(spark, SparkEngine)
-    engine = SparkEngine(spark.session.newSession())
-    for table in ("costs", "ingests"):
-        engine.register_parquet(table, demo_db / "parquet" / f"{table}.parquet")
-    return engine
-
-
-@pytest.fixture(params=["duckdb", pytest.param("spark", marks=pytest.mark.spark)])
+@pytest.fixture(params=["duck_built", *SPARKS])
 def built(request: pytest.FixtureRequest) -> Engine:
-    return request.getfixturevalue("duck_built" if request.param == "duckdb" else "spark_built")
+    """An engine that builds its own allocation: DuckDB, or a fresh session of each Spark."""
+    if request.param == "duck_built":
+        return request.getfixturevalue("duck_built")
+    return _fresh_spark(request, request.param)  # type: ignore[no-any-return]
 
 
 def _coverage(engine: Engine) -> dict[tuple[str, str], Decimal | None]:
@@ -296,3 +329,39 @@ def test_failed_build_leaves_the_previous_tables(built: Engine) -> None:
     assert built.tables() == before
     with pytest.raises((QueryError, duckdb.Error)):
         built.execute("INSERT INTO probe_missing SELECT 1")
+
+
+def test_output_schema_is_validated(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="output_schema"):
+        Config.model_validate({"warehouse": {"output_schema": "finops; DROP"}})
+    with pytest.raises(ConfigError, match="output_schema is for Spark"):
+        open_engine(None, lambda: duckdb.connect(), output_schema="finops")
+
+
+@pytest.mark.parametrize("kind", SPARKS)
+def test_spark_build_saved_to_output_schema_is_read_by_another_replica(
+    request: pytest.FixtureRequest, kind: str, duck: DuckDBEngine, config: Config
+) -> None:
+    """Replica A builds the allocation into `output_schema`; replica B (another session on the
+    same catalog) finds it current and answers from it without building; a failed build
+    saves nothing."""
+    first = _fresh_spark(request, kind, output_schema="finops_shared")
+    assert "vtag_meta" not in first.tables()
+    assert ensure_allocation(first, config, force=True).rebuilt
+    listed = first.session.catalog.listTables("finops_shared")
+    saved = {t.name for t in listed if not t.isTemporary}
+    assert {"vtag_alloc", "vtag_meta", "vtag_keys", "vtag_attrs"} <= saved
+    assert not {"vtag_params", "vtag_decided", "vtag_splits"} & saved, "TEMP tables stay local"
+
+    second = _fresh_spark(request, kind, output_schema="finops_shared")
+    assert {"vtag_alloc", "vtag_meta"} <= second.tables()
+    assert not ensure_allocation(second, config).rebuilt, "B reads A's build as current"
+    query = SpendQuery(by=["vtag:team"])
+    assert _rows(spend(second, config, query)) == _rows(spend(duck, config, query))
+
+    with pytest.raises(RuntimeError, match="stop"), first.transaction():
+        first.execute("CREATE OR REPLACE TABLE probe_saved AS SELECT ? AS a", [1])
+        raise RuntimeError("stop")
+    assert "probe_saved" not in second.tables()
+    first.execute("CREATE OR REPLACE TABLE probe_saved AS SELECT ? AS a", [2])
+    assert second.query("SELECT a FROM probe_saved") == [(2,)]

@@ -98,9 +98,7 @@ def _per_unit(cost: Decimal, quantity: Decimal | None, per: int) -> Decimal | No
 
 def usage_catalog(engine: Engine) -> list[dict[str, Any]]:
     """Every loaded (metric, vtag) with its days, rows and sources; [] before the first load."""
-    if not engine.fetch(
-        "SELECT 1 FROM information_schema.tables WHERE table_name = 'usage_metrics'"
-    ):
+    if "usage_metrics" not in engine.tables():
         return []
     sql = (
         "SELECT metric, vtag, min(day), max(day), count(*), string_agg(DISTINCT source, ', ') "

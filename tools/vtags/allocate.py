@@ -102,17 +102,10 @@ def _fingerprint(engine: Engine) -> str:
     return fingerprint_of(rows[0] if rows else None)
 
 
-def _table_exists(engine: Engine, name: str) -> bool:
-    found = engine.query(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]
-    )
-    return bool(found and found[0][0])
-
-
 def allocation_state(warehouse: Warehouse) -> dict[str, str] | None:
     """The last build's record, or None."""
     engine = _engine(warehouse)
-    if not _table_exists(engine, "vtag_meta"):
+    if "vtag_meta" not in engine.tables():
         return None
     rows = engine.query(
         "SELECT definitions_sha, fingerprint, key_columns, CAST(built_at AS VARCHAR), "

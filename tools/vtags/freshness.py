@@ -29,15 +29,8 @@ def require_fresh(engine: Engine, config: Config) -> None:
     """Raise QueryError unless `vtag_alloc` was built from these definitions and this data."""
     from tools.vtags.allocate import definitions_sha
 
-    tables = {
-        str(r[0])
-        for r in engine.query(
-            "SELECT table_name FROM information_schema.tables "
-            "WHERE table_name IN ('vtag_meta', 'vtag_alloc')"
-        )
-    }
     hint = "run `finops tags refresh`"
-    if tables != {"vtag_meta", "vtag_alloc"}:
+    if not {"vtag_meta", "vtag_alloc"} <= engine.tables():
         raise QueryError(f"virtual tags have not been allocated yet; {hint}")
     meta = engine.query("SELECT definitions_sha, fingerprint FROM vtag_meta")
     if not meta or meta[0][0] != definitions_sha(config):

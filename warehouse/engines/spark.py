@@ -6,17 +6,27 @@ names the queries use (`costs`, `ingests`, `vtag_alloc`, …) to lakehouse table
 Tests and benchmarks register local parquet files under the same names instead
 (`register_parquet`, or `warehouse.engines.publish` to copy DuckDB tables).
 
-OSS Spark has no `information_schema`; the engine keeps a small `information_schema.tables`
-view listing the names it registered, so metadata reads (allocation freshness) stay portable.
-
 Derived tables (the virtual-tag allocation) are built from the same DuckDB-dialect statements as
-on DuckDB (`execute`): the statement's query is transpiled, run, materialized with
-`localCheckpoint` (later steps neither recompute it nor carry its lineage) and registered as a
-session view. A `transaction` block restores the views it replaced if it fails.
+on DuckDB (`execute`): the statement's query is transpiled, run, materialized with `localCheckpoint`
+(later steps neither recompute it nor carry its lineage; plain caching keeps the lineage, and the
+allocation's plans then grow until the driver runs out of memory) and registered as a session
+view. A `transaction` block restores the views it replaced if it fails.
+
+Without `output_schema` a build lives in this session only. With it (`warehouse.output_schema`,
+e.g. `finops` or `main.finops`) the schema becomes the session's current one, and the tables a
+build creates without `TEMP` (`vtag_alloc`, `vtag_meta`, `vtag_keys`, …) are saved there with
+`saveAsTable` once the build's transaction has succeeded, in the order the build created them
+(the allocation writes `vtag_meta`, its freshness record, last, so a reader never sees a new
+allocation described as current before all of it is saved). Every replica and every later
+session pointed at the same schema reads that build instead of making its own; a failed build
+saves nothing. Overwrites are atomic per table on Delta Lake or Iceberg (Databricks' default);
+plain parquet tables are rewritten in place, so use a table format with snapshots when several
+replicas read while one writes.
 """
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -34,6 +44,8 @@ if TYPE_CHECKING:
 
 __all__ = ["SparkEngine", "spark_session"]
 
+_DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)?")
+
 DEFAULT_CONF: dict[str, str] = {
     "spark.ui.enabled": "false",
     "spark.ui.showConsoleProgress": "false",
@@ -48,17 +60,29 @@ def spark_session(
     *, master: str | None = None, remote: str | None = None, conf: Mapping[str, str] = {}
 ) -> SparkSession:
     """A SparkSession for `master` (`local[*]`, `spark://host:7077`, `yarn`) or a Spark
-    Connect `remote` (`sc://host:15002`), with the UI off and UTC as the session time zone."""
+    Connect `remote` (`sc://host:15002`), with the UI off and UTC as the session time zone.
+
+    A Connect session comes from the Connect client's own builder, so it can live in a process
+    that also runs a classic session (PySpark's generic builder refuses that mix)."""
     try:
-        from pyspark.sql import SparkSession
-    except ImportError:
+        if remote:
+            from pyspark.sql.connect.session import SparkSession as ConnectSession
+
+            builder: Any = ConnectSession.builder.remote(remote)
+        else:
+            from pyspark.sql import SparkSession
+
+            builder = SparkSession.builder.master(master or "local[*]")
+    except ImportError as exc:
         raise ConfigError(
-            "warehouse.url selects Spark but pyspark is not installed: pip install '.[spark]'"
+            f"warehouse.url selects Spark but its client is not installed ({exc}): "
+            "pip install '.[spark]'"
         ) from None
-    builder: Any = SparkSession.builder.appName("finops")
-    builder = builder.remote(remote) if remote else builder.master(master or "local[*]")
+    builder = builder.appName("finops")
     settings = dict(DEFAULT_CONF)
-    if not remote:
+    if remote:  # the server owns its core settings; a Connect session may set SQL ones only
+        settings = {k: v for k, v in settings.items() if k.startswith("spark.sql.")}
+    else:
         settings["spark.sql.warehouse.dir"] = tempfile.mkdtemp(prefix="finops-spark-")
     settings.update(conf)
     for key, value in settings.items():
@@ -75,9 +99,29 @@ class SparkEngine:
 
     session: SparkSession
     dialect: str = "spark"
+    output_schema: str | None = None
     _views: set[str] = field(default_factory=set, repr=False)
     _frames: dict[str, DataFrame] = field(default_factory=dict, repr=False)
     _journal: dict[str, DataFrame | None] | None = field(default=None, repr=False)
+    _saved: set[str] = field(default_factory=set, repr=False)
+    _to_save: list[str] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        """With `output_schema`, create it when missing and make it the current schema, so the
+        queries' unqualified names find the tables saved there (session views still win)."""
+        if self.output_schema is None:
+            return
+        if not _DOTTED.fullmatch(self.output_schema):
+            raise ConfigError(
+                f"warehouse.output_schema {self.output_schema!r} must be [catalog.]schema"
+            )
+        try:
+            self.session.sql(f"CREATE SCHEMA IF NOT EXISTS {self.output_schema}")
+            self.session.sql(f"USE {self.output_schema}")
+        except Exception as exc:  # AnalysisException and friends: no rights, no catalog
+            raise ConfigError(
+                f"cannot use warehouse.output_schema {self.output_schema!r}: {exc}"
+            ) from None
 
     def fetch(self, sql: str) -> list[tuple[Any, ...]]:
         return [tuple(row) for row in self.session.sql(sql).collect()]
@@ -98,7 +142,6 @@ class SparkEngine:
         frame.createOrReplaceTempView(name)
         self._views.add(name)
         self._frames[name] = frame
-        self._refresh_information_schema()
 
     def execute(self, sql: str, params: Params = None) -> None:
         """Build the view of a DuckDB-dialect `CREATE [OR REPLACE] [TEMP] TABLE t AS <query>`
@@ -120,7 +163,31 @@ class SparkEngine:
             if existing is None:
                 raise QueryError(f"cannot INSERT INTO {name!r}: this engine did not build it")
             frame = existing.union(_cast_like(frame, existing, name))
-        self.register(name, frame.localCheckpoint(eager=True))
+        elif _temporary(tree):
+            self._saved.discard(name)
+        else:
+            self._saved.add(name)
+        self.register(name, self._materialize(frame))
+        if self.output_schema and name in self._saved and name not in self._to_save:
+            self._to_save.append(name)
+        if self._journal is None:
+            self._save_built()
+
+    @property
+    def remote(self) -> bool:
+        """Whether the session is a Spark Connect client."""
+        return type(self.session).__module__.startswith("pyspark.sql.connect")
+
+    def _materialize(self, frame: DataFrame) -> DataFrame:
+        if self.remote:
+            # PySpark's Connect client binds a checkpointed frame to the thread's *active*
+            # session, not to the one that made it (`proto_to_remote_cached_dataframe`), so with
+            # several Connect sessions in one process the server would not find it under ours.
+            # There is no public setter; the active session is a thread-local on the class.
+            active = getattr(type(self.session), "_active_session", None)
+            if active is not None:
+                active.session = self.session
+        return frame.localCheckpoint(eager=True)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -133,9 +200,29 @@ class SparkEngine:
             yield
         except BaseException:
             journal, self._journal = self._journal, None
+            self._to_save.clear()
             self._restore(journal)
             raise
         self._journal = None
+        self._save_built()
+
+    def _save_built(self) -> None:
+        """Save the non-TEMP tables built since the last save into `output_schema` and let the
+        queries read the saved tables (the session view over the build is dropped)."""
+        pending, self._to_save = self._to_save, []
+        for done, name in enumerate(pending):
+            target = f"{self.output_schema}.{name}"
+            try:
+                self._frames[name].write.mode("overwrite").saveAsTable(target)
+            except Exception as exc:
+                saved = ", ".join(pending[:done]) or "none"
+                raise QueryError(
+                    f"saving {target} failed after the build succeeded (saved before it: "
+                    f"{saved}); this session still reads the new build: {exc}"
+                ) from None
+            self.session.catalog.dropTempView(name)
+            self._views.discard(name)
+            self._frames.pop(name)  # the saved table is the build now (frees the checkpoint)
 
     def _restore(self, journal: Mapping[str, DataFrame | None]) -> None:
         for name, old in journal.items():
@@ -146,7 +233,6 @@ class SparkEngine:
             else:
                 old.createOrReplaceTempView(name)
                 self._frames[name] = old
-        self._refresh_information_schema()
 
     def register_parquet(self, name: str, path: Path | str) -> None:
         """A local or object-store parquet file (or folder) as `name`."""
@@ -157,25 +243,23 @@ class SparkEngine:
         for name, table in mapping.items():
             self.register(name, self.session.table(table))
 
-    def _refresh_information_schema(self) -> None:
-        names = ", ".join(f"('{n}')" for n in sorted(self._views) if n.isidentifier())
-        self.session.sql("CREATE DATABASE IF NOT EXISTS information_schema")
-        self.session.sql(
-            "CREATE OR REPLACE VIEW information_schema.tables AS "
-            f"SELECT * FROM VALUES {names} AS t(table_name)"
-        )
+
+def _temporary(tree: exp.Expr) -> bool:
+    props = tree.args.get("properties")
+    return bool(props and props.find(exp.TemporaryProperty))
 
 
 def _cast_like(frame: DataFrame, like: DataFrame, name: str) -> DataFrame:
-    """`frame`'s columns, by position, cast to `like`'s names and types."""
-    from pyspark.sql import functions as F
+    """`frame`'s columns, by position, cast to `like`'s names and types.
 
+    Written as SQL expressions rather than `pyspark.sql.functions`, whose classic/Connect
+    choice is process-wide, so the same code serves both kinds of session."""
     target = like.schema.fields
     if len(frame.columns) != len(target):
         raise QueryError(
             f"INSERT INTO {name!r} gives {len(frame.columns)} columns; it has {len(target)}"
         )
     positional = frame.toDF(*[f"_c{i}" for i in range(len(target))])
-    return positional.select(
-        *[F.col(f"_c{i}").cast(f.dataType).alias(f.name) for i, f in enumerate(target)]
+    return positional.selectExpr(
+        *[f"CAST(_c{i} AS {f.dataType.simpleString()}) AS `{f.name}`" for i, f in enumerate(target)]
     )

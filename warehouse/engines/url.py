@@ -67,18 +67,24 @@ def open_engine(
     duckdb_connection: Callable[[], duckdb.DuckDBPyConnection],
     tables: Mapping[str, str] | None = None,
     conf: Mapping[str, str] | None = None,
+    *,
+    output_schema: str | None = None,
 ) -> Engine:
     """The engine `url` selects; the DuckDB one reuses `duckdb_connection()` (the warehouse
     file the caller already resolved), Spark ones register `tables` (query name → lakehouse
-    table) as session views."""
+    table) as session views and save builds to `output_schema` when it is set."""
     from warehouse.engines.duckdb import DuckDBEngine
 
     parsed = parse_warehouse_url(url, Path("warehouse.duckdb"))
     if parsed.kind == "duckdb":
+        if output_schema:
+            raise ConfigError(
+                "warehouse.output_schema is for Spark; DuckDB keeps its builds in its own file"
+            )
         return DuckDBEngine(duckdb_connection())
     from warehouse.engines.spark import SparkEngine, spark_session
 
     session = spark_session(master=parsed.master, remote=parsed.remote, conf=conf or {})
-    engine = SparkEngine(session)
+    engine = SparkEngine(session, output_schema=output_schema)
     engine.register_tables(tables or {})
     return engine
