@@ -103,8 +103,8 @@ class SparkEngine:
     _views: set[str] = field(default_factory=set, repr=False)
     _frames: dict[str, DataFrame] = field(default_factory=dict, repr=False)
     _journal: dict[str, DataFrame | None] | None = field(default=None, repr=False)
-    _saved: set[str] = field(default_factory=set, repr=False)
-    _to_save: list[str] = field(default_factory=list, repr=False)
+    _persistent: set[str] = field(default_factory=set, repr=False)  # built without TEMP
+    _to_save: list[str] = field(default_factory=list, repr=False)  # saved when the block ends
 
     def __post_init__(self) -> None:
         """With `output_schema`, create it when missing and make it the current schema, so the
@@ -164,11 +164,11 @@ class SparkEngine:
                 raise QueryError(f"cannot INSERT INTO {name!r}: this engine did not build it")
             frame = existing.union(_cast_like(frame, existing, name))
         elif _temporary(tree):
-            self._saved.discard(name)
+            self._persistent.discard(name)
         else:
-            self._saved.add(name)
+            self._persistent.add(name)
         self.register(name, self._materialize(frame))
-        if self.output_schema and name in self._saved and name not in self._to_save:
+        if self.output_schema and name in self._persistent and name not in self._to_save:
             self._to_save.append(name)
         if self._journal is None:
             self._save_built()
