@@ -28,7 +28,7 @@ def refresh_allocation(app: AppContext, *, force: bool = False, quiet: bool = Fa
     with Progress(console=err_console, transient=True, disable=quiet) as progress:
         task = progress.add_task("checking virtual tag allocation", total=None)
         return ensure_allocation(
-            app.warehouse(),
+            app.engine(),
             app.config,
             force=force,
             on_step=lambda s: progress.update(task, description=s),

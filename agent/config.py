@@ -12,7 +12,7 @@ import re
 from decimal import Decimal
 from pathlib import Path
 from types import UnionType
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import TYPE_CHECKING, Annotated, Any, Literal, Union, get_args, get_origin
 
 import yaml
 from pydantic import (
@@ -33,6 +33,13 @@ from tools.budget_config import Budget
 from tools.events.config import EventsConfig, RunawayConfig
 from tools.forecast_config import ForecastConfig
 from tools.notify_config import NotifyConfig
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import duckdb
+
+    from warehouse.engines.base import Engine
 from tools.optimize.config import OptimizeConfig
 from tools.savings_config import SavingsConfig
 from tools.sweep_config import SweepConfig
@@ -79,6 +86,14 @@ class WarehouseConfig(_Strict):
         description="Spark: [catalog.]schema where builds (the virtual-tag allocation) are saved "
         "so every replica reads the same one; unset = kept in the session only",
     )
+
+    def open(self, duckdb_connection: Callable[[], duckdb.DuckDBPyConnection]) -> Engine:
+        """The engine this section selects; DuckDB reuses `duckdb_connection()`."""
+        from warehouse.engines.url import open_engine
+
+        return open_engine(
+            self.url, duckdb_connection, self.tables, output_schema=self.output_schema
+        )
 
     @field_validator("tables")
     @classmethod

@@ -21,7 +21,6 @@ from agent.config import Config, Home, load_config
 from guardrails.store import StateStore, resolve_state_target
 from warehouse.db import connect, resolve_warehouse_path
 from warehouse.engines import Engine
-from warehouse.engines.url import open_engine
 
 if TYPE_CHECKING:
     from langgraph.checkpoint.postgres import PostgresSaver
@@ -36,6 +35,7 @@ class AppContext:
     home: Home
     config: Config
     _con: duckdb.DuckDBPyConnection | None = field(default=None, repr=False)
+    _engine: Engine | None = field(default=None, repr=False)
 
     @classmethod
     def create(cls, home: Path | None = None, config_path: Path | None = None) -> AppContext:
@@ -71,10 +71,12 @@ class AppContext:
     def engine(self) -> Engine:
         """The query engine `warehouse.url` selects (DuckDB on the home's file by default;
         Spark reads the lakehouse tables named in `warehouse.tables`)."""
-        wh = self.config.warehouse
-        return open_engine(wh.url, self.warehouse, wh.tables, output_schema=wh.output_schema)
+        if self._engine is None:
+            self._engine = self.config.warehouse.open(self.warehouse)
+        return self._engine
 
     def close(self) -> None:
+        self._engine = None  # a DuckDB engine holds the connection closed here
         if self._con is not None:
             self._con.close()
             self._con = None

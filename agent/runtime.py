@@ -225,8 +225,8 @@ class Runtime:
             path = self.app.warehouse_path
             if not path.exists():
                 raise QueryError(f"no warehouse at {path}; run `finops demo` or `finops ingest`")
-            if self.app.config.virtual_tags:
-                ensure_allocation(self.app.warehouse(), self.app.config)
+            if self.app.config.virtual_tags:  # on the engine the tools query (DuckDB or Spark)
+                ensure_allocation(self.app.engine(), self.app.config)
             self.app.close()
             self._ro = open_readonly(path)
         return self._ro

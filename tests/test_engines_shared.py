@@ -15,7 +15,10 @@ The Spark parameter is marked `spark`: `pytest -m "not spark"` skips it locally;
 
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import date
@@ -32,7 +35,7 @@ from agent.errors import ConfigError, QueryError
 from tools.anomaly_config import AnomalyConfig, SeriesSpec
 from tools.anomaly_detect import detect
 from tools.forecast import ForecastQuery, forecast
-from tools.spend import SpendQuery, parse_filter, spend, top_movers, unit_cost
+from tools.spend import SpendQuery, SpendResult, parse_filter, spend, top_movers, unit_cost
 from tools.vtags.allocate import ensure_allocation
 from warehouse.db import connect
 from warehouse.demo import build_demo
@@ -365,3 +368,67 @@ def test_spark_build_saved_to_output_schema_is_read_by_another_replica(
     assert "probe_saved" not in second.tables()
     first.execute("CREATE OR REPLACE TABLE probe_saved AS SELECT ? AS a", [2])
     assert second.query("SELECT a FROM probe_saved") == [(2,)]
+
+
+@pytest.mark.spark
+def test_finops_cli_replicas_on_spark_connect_share_one_allocation(
+    tmp_path: Path,
+    demo_db: Path,
+    spark_connect: Engine,
+    spark_connect_url: str,
+    duck: DuckDBEngine,
+    config: Config,
+) -> None:
+    """The deployment shape of the README: `finops` processes (replicas, each with its own
+    home) configured with `warehouse.url: sc://…`, `warehouse.tables` naming lakehouse tables and
+    `warehouse.output_schema`. The first builds the allocation into the schema; the second finds
+    it current and answers from it; both give DuckDB's figures to the cent."""
+    from pyspark.sql.connect.session import SparkSession
+
+    admin = SparkSession.builder.remote(spark_connect_url).create()
+    try:
+        admin.sql("CREATE SCHEMA IF NOT EXISTS billing")
+        for table in ("costs", "ingests"):
+            rows = admin.read.parquet(str(demo_db / "parquet-connect" / f"{table}.parquet"))
+            rows.write.mode("overwrite").saveAsTable(f"billing.focus_{table}")
+    finally:
+        admin.stop()
+    doc = yaml.safe_load(DEMO_YAML.read_text(encoding="utf-8"))
+    settings = {
+        "virtual_tags": doc["virtual_tags"],
+        "warehouse": {
+            "url": spark_connect_url,
+            "tables": {"costs": "billing.focus_costs", "ingests": "billing.focus_ingests"},
+            "output_schema": "finops_cli",
+        },
+    }
+    finops = Path(sys.executable).parent / "finops"
+
+    def replica(name: str) -> SpendResult:
+        home = tmp_path / name
+        home.mkdir()
+        (home / "finops.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
+        done = subprocess.run(
+            [str(finops), "--home", str(home), "spend", "--by", "vtag:team", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return SpendResult.model_validate(json.loads(done.stdout))
+
+    def built_at() -> Any:
+        session = SparkSession.builder.remote(spark_connect_url).create()
+        try:
+            return session.sql("SELECT built_at FROM finops_cli.vtag_meta").collect()[0][0]
+        finally:
+            session.stop()
+
+    expected = _rows(spend(duck, config, SpendQuery(by=["vtag:team"])))
+    first = replica("a")
+    assert _rows(first) == expected
+    stamp = built_at()
+    second = replica("b")
+    assert _rows(second) == expected
+    assert built_at() == stamp, "the second replica read the first one's build"

@@ -18,7 +18,6 @@ from guardrails.approvals import Ledger
 from guardrails.audit import AuditLog
 from guardrails.store import StateStore
 from tools.query import Engine
-from warehouse.engines import open_engine
 
 __all__ = ["ToolContext"]
 
@@ -45,8 +44,7 @@ class ToolContext:
     def engine(self) -> Engine:
         """The query engine `warehouse.url` selects (DuckDB over `warehouse()` by default)."""
         if self._engine is None:
-            wh = self.config.warehouse
-            self._engine = open_engine(wh.url, self.warehouse, wh.tables)
+            self._engine = self.config.warehouse.open(self.warehouse)
         return self._engine
 
     def today(self) -> date:

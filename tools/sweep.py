@@ -209,7 +209,6 @@ def run_sweep(
     registry: ToolRegistry | None = None,
 ) -> SweepResult:
     """One sweep over [since, last charge day]; see the module docstring."""
-    con = ctx.warehouse()
     steps = _Steps()
     steps.run("ingest", lambda: _ingest(ctx, cfg))
     start, until = _window(ctx, cfg, since)
@@ -221,10 +220,7 @@ def run_sweep(
     actions: list[ActOutcome] = []
     try:
         if ctx.config.virtual_tags:
-            steps.run(
-                "allocate",
-                lambda: "rebuilt" if ensure_allocation(con, ctx.config).rebuilt else "current",
-            )
+            steps.run("allocate", lambda: _allocate(ctx))
         steps.run("forecast", lambda: _forecast(ctx))
 
         def detect() -> str:
@@ -361,6 +357,11 @@ def _ingest(ctx: ToolContext, cfg: SweepConfig) -> str:
             )
             rows += report.rows
     return f"{rows:,} rows from {len(cfg.sources)} source(s)"
+
+
+def _allocate(ctx: ToolContext) -> str:
+    """The virtual-tag allocation, brought up to date on the engine the queries run on."""
+    return "rebuilt" if ensure_allocation(ctx.engine(), ctx.config).rebuilt else "current"
 
 
 def _forecast(ctx: ToolContext) -> str:
