@@ -44,11 +44,15 @@ SCAN = "SELECT sum(BilledCost) FROM costs"
 
 
 def _timed(fn: Callable[[], object], repeat: int) -> float:
+    """Best of `repeat` runs, in seconds; each run is printed as it ends (long runs show
+    progress, and a run stopped midway keeps the figures it had)."""
     best = float("inf")
     for _ in range(repeat):
         start = time.perf_counter()
         fn()
-        best = min(best, time.perf_counter() - start)
+        took = time.perf_counter() - start
+        print(f"  {getattr(fn, '__name__', 'step')}: {took:.3f} s", flush=True)
+        best = min(best, took)
     return round(best, 3)
 
 
