@@ -43,7 +43,7 @@ __all__ = ["bench_duckdb", "bench_spark", "main"]
 SCAN = "SELECT sum(BilledCost) FROM costs"
 
 
-def _timed(fn: Callable[[], object], repeat: int) -> float:
+def _timed(label: str, fn: Callable[[], object], repeat: int) -> float:
     """Best of `repeat` runs, in seconds; each run is printed as it ends (long runs show
     progress, and a run stopped midway keeps the figures it had)."""
     best = float("inf")
@@ -51,24 +51,30 @@ def _timed(fn: Callable[[], object], repeat: int) -> float:
         start = time.perf_counter()
         fn()
         took = time.perf_counter() - start
-        print(f"  {getattr(fn, '__name__', 'step')}: {took:.3f} s", flush=True)
+        print(f"  {label}: {took:.3f} s", flush=True)
         best = min(best, took)
     return round(best, 3)
 
 
 def _queries(engine: Engine, repeat: int) -> dict[str, float]:
-    """Scan baseline, spend breakdown and anomaly sweep on one engine (best of `repeat`)."""
+    """Scan baseline, spend breakdown, anomaly sweep, allocation build and a vtag breakdown on
+    one engine (queries best of `repeat`; the sweep and the build once)."""
     plain = Config()
     _, last = data_range(engine)
     assert last is not None
     query = SpendQuery(by=["ServiceName", "SubAccountName"], grain="month")
     cfg = AnomalyConfig()
+    since = last - timedelta(days=6)
+    tags = vtag_config()
+    vquery = SpendQuery(by=["vtag:team"])
     return {
-        "scan_s": _timed(lambda: engine.fetch(SCAN), repeat),
-        "spend_s": _timed(lambda: spend(engine, plain, query), repeat),
+        "scan_s": _timed("scan", lambda: engine.fetch(SCAN), repeat),
+        "spend_s": _timed("spend", lambda: spend(engine, plain, query), repeat),
         "anomaly_sweep_s": _timed(
-            lambda: detect(engine, plain, cfg, since=last - timedelta(days=6), until=last), 1
+            "anomaly sweep", lambda: detect(engine, plain, cfg, since=since, until=last), 1
         ),
+        "allocation_build_s": _timed("allocation", lambda: build_allocation(engine, tags), 1),
+        "vtag_spend_s": _timed("vtag spend", lambda: spend(engine, tags, vquery), repeat),
     }
 
 
@@ -91,10 +97,6 @@ def bench_duckdb(parquet: Path, workdir: Path, repeat: int) -> dict[str, Any]:
     ingest_s = round(time.perf_counter() - started, 3)
     engine = DuckDBEngine(con)
     times = _queries(engine, repeat)
-    tags = vtag_config()
-    times["allocation_build_s"] = _timed(lambda: build_allocation(con, tags), 1)
-    vquery = SpendQuery(by=["vtag:team"])
-    times["vtag_spend_s"] = _timed(lambda: spend(engine, tags, vquery), repeat)
     con.close()
     db.unlink(missing_ok=True)
     return {"ingest_s": ingest_s, **times, **_ratios(times)}
@@ -122,10 +124,6 @@ def bench_spark(parquet: Path, workdir: Path, repeat: int, master: str) -> dict[
     start_s = round(time.perf_counter() - started, 3)
     try:
         times = _queries(engine, repeat)
-        tags = vtag_config()
-        times["allocation_build_s"] = _timed(lambda: build_allocation(engine, tags), 1)
-        vquery = SpendQuery(by=["vtag:team"])
-        times["vtag_spend_s"] = _timed(lambda: spend(engine, tags, vquery), repeat)
     finally:
         session.stop()
     return {"session_start_s": start_s, **times, **_ratios(times)}
