@@ -33,6 +33,12 @@ from tools.budget_config import Budget
 from tools.events.config import EventsConfig, RunawayConfig
 from tools.forecast_config import ForecastConfig
 from tools.notify_config import NotifyConfig
+from tools.optimize.config import OptimizeConfig
+from tools.savings_config import SavingsConfig
+from tools.sweep_config import SweepConfig
+from tools.tickets_config import TicketsConfig
+from tools.vtags.definitions import VirtualTag
+from warehouse.inventory.config import CollectConfig
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -40,12 +46,6 @@ if TYPE_CHECKING:
     import duckdb
 
     from warehouse.engines.base import Engine
-from tools.optimize.config import OptimizeConfig
-from tools.savings_config import SavingsConfig
-from tools.sweep_config import SweepConfig
-from tools.tickets_config import TicketsConfig
-from tools.vtags.definitions import VirtualTag
-from warehouse.inventory.config import CollectConfig
 
 __all__ = [
     "ApprovalsConfig",

@@ -40,7 +40,7 @@ def resolve_warehouse_path(url: str | None, default: Path) -> Path:
     """The DuckDB file of `warehouse.url` (`duckdb:///abs/path`, `duckdb://rel/path`).
 
     With a Spark URL (`spark://…`, `sc://…`) cost queries run on Spark, and the local file at
-    `default` still holds the agent's own tables (ingest log, findings, allocation build).
+    `default` still holds the agent's own tables (inventory, stored forecasts, usage events).
     """
     from warehouse.engines.url import parse_warehouse_url
 

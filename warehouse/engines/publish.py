@@ -89,6 +89,7 @@ def publish_allocation(con: duckdb.DuckDBPyConnection, engine: SparkEngine, work
         "SELECT definitions_sha, ? AS fingerprint, key_columns, built_at, seconds, keys "
         "FROM src_vtag_meta"
     )
-    engine.register("vtag_meta", engine.session.sql(render(bind(stamped, [fingerprint]), "spark")))
+    stamped_sql = render(bind(stamped, [fingerprint]), engine.dialect)
+    engine.register("vtag_meta", engine.session.sql(stamped_sql))
     rows = engine.fetch("SELECT count(*) FROM src_vtag_attrs")
     return int(rows[0][0])

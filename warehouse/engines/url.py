@@ -6,8 +6,9 @@
 * `spark://host:7077`, `spark://yarn`: a Spark cluster master;
 * `sc://host:15002`: Spark Connect (Databricks clusters, Spark 3.4+ servers).
 
-With Spark the local DuckDB file still holds the agent's own bookkeeping (ingest log, findings,
-allocation build); the cost queries run on Spark over the tables named in `warehouse.tables`.
+With Spark the cost queries and the virtual-tag allocation build run on Spark over the tables named
+in `warehouse.tables`; the local DuckDB file keeps the agent's own tables (inventory, stored
+forecasts, usage events; see the README's "Where the queries run").
 """
 
 from __future__ import annotations
@@ -66,7 +67,6 @@ def open_engine(
     url: str | None,
     duckdb_connection: Callable[[], duckdb.DuckDBPyConnection],
     tables: Mapping[str, str] | None = None,
-    conf: Mapping[str, str] | None = None,
     *,
     output_schema: str | None = None,
 ) -> Engine:
@@ -84,7 +84,7 @@ def open_engine(
         return DuckDBEngine(duckdb_connection())
     from warehouse.engines.spark import SparkEngine, spark_session
 
-    session = spark_session(master=parsed.master, remote=parsed.remote, conf=conf or {})
+    session = spark_session(master=parsed.master, remote=parsed.remote)
     engine = SparkEngine(session, output_schema=output_schema)
     engine.register_tables(tables or {})
     return engine
