@@ -14,16 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
-from langgraph.checkpoint.sqlite import SqliteSaver
 
-from agent.checkpoints import open_checkpointer
 from agent.config import Config, Home, load_config
-from guardrails.store import StateStore, resolve_state_target
 from warehouse.db import connect, resolve_warehouse_path
 from warehouse.engines import Engine
+from warehouse.state.store import StateStore, resolve_state_target
 
 if TYPE_CHECKING:
     from langgraph.checkpoint.postgres import PostgresSaver
+    from langgraph.checkpoint.sqlite import SqliteSaver
 
 __all__ = ["AppContext"]
 
@@ -66,6 +65,8 @@ class AppContext:
     def checkpointer(self) -> SqliteSaver | PostgresSaver:
         """LangGraph's checkpointer on the state database (close with `saver.conn.close()`)."""
         self.home.ensure()
+        from agent.runtime.checkpoints import open_checkpointer
+
         return open_checkpointer(self.state_target)
 
     def engine(self) -> Engine:

@@ -6,7 +6,7 @@ ratio against a straightforward pandas groupby implementation of the same method
 * data: `costs` gets one row per resource and day (N resources, D days ending 2026-11-27): a
   log-uniform base cost, weekday/weekend seasonality on 70% of resources, about 6% day noise,
   and a spike (+50% to +300%) on a random day of the last 30 on one resource in 500;
-* ours: `tools.anomaly_detect.detect` over the family `ResourceId` (every resource a series,
+* ours: `tools.anomalies.detect.detect` over the family `ResourceId` (every resource a series,
   no top-N): the one statement that aggregates `costs` into daily series, computes the
   seasonal robust baselines, flags days and groups episodes, with the default settings and the
   default listing window (the last `lookback_days`);
@@ -38,9 +38,9 @@ import duckdb
 from agent.config import Config
 from bench.anomalies_pandas import pandas_available, pandas_detect
 from bench.timing import median_seconds
-from tools.anomaly_config import AnomalyConfig, SeriesSpec
-from tools.anomaly_detect import checked_cost, detect, families
-from tools.anomaly_rootcause import explain
+from tools.anomalies.config import AnomalyConfig, SeriesSpec
+from tools.anomalies.detect import checked_cost, detect, families
+from tools.anomalies.rootcause import explain
 from tools.query import DuckDBEngine
 from warehouse.db import connect
 

@@ -1,7 +1,7 @@
 """The baseline for `bench.anomalies`: the same detection method as a straightforward pandas
 groupby implementation (one family of series, `ResourceId`), fed by one DuckDB aggregation.
 
-Same inputs and the same rules as `tools.anomaly_sql` — dense days from each series' first
+Same inputs and the same rules as `tools.anomalies.sql` — dense days from each series' first
 non-zero day, same-weekday lags, trailing median, reference profile, level and week-over-week MAD,
 blend, relative spread with floors, flags, episodes — so the two can be compared for speed and
 checked for agreement (the benchmark compares the episodes found).
@@ -16,8 +16,8 @@ from typing import Any
 
 import duckdb
 
-from tools.anomaly_config import AnomalyConfig
-from tools.anomaly_sql import BASELINE_INFLATION
+from tools.anomalies.config import AnomalyConfig
+from tools.anomalies.sql import BASELINE_INFLATION
 
 __all__ = ["pandas_available", "pandas_detect"]
 

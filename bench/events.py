@@ -56,14 +56,14 @@ from bench.events_load import (
     send_runaway,
     watch_flag,
 )
-from guardrails.store import StateStore
 from tools.events.service import EventService
 from warehouse.db import connect
+from warehouse.state.store import StateStore
 
 __all__ = ["main"]
 
 _REGISTER = (
-    "import sys; from agent import cli, cli_events\n"
+    "import sys; from agent.cli import main as cli, events as cli_events\n"
     "if 'events' not in {c.name for c in cli.app.registered_commands}:\n"
     "    cli_events.register(cli.app)\n"
     "cli.main(sys.argv[1:])"

@@ -1,6 +1,6 @@
 """Benchmark: forecast accuracy (rolling-origin backtest vs seasonal-naive) and speed.
 
-Accuracy, measured in one run with `tools.forecast_backtest.backtest` (the code behind
+Accuracy, measured in one run with `tools.forecast.backtest.backtest` (the code behind
 `finops forecast --backtest`), ours against seasonal-naive on the same origins:
 
 * the demo company (90 days ending 2026-11-27): the total, by ProviderName, by ServiceName and
@@ -26,18 +26,18 @@ from typing import Any
 import yaml
 
 from agent.config import Config, parse_config
-from tools.forecast import ForecastQuery, forecast
-from tools.forecast_backtest import BacktestQuery, BacktestResult, backtest
-from tools.forecast_model import fit
-from tools.forecast_store import refresh_forecasts
+from agent.demo.build import build_demo
+from tools.forecast.backtest import BacktestQuery, BacktestResult, backtest
+from tools.forecast.model import fit
+from tools.forecast.service import ForecastQuery, forecast
+from tools.forecast.store import refresh_forecasts
 from tools.query import DuckDBEngine
 from tools.vtags.allocate import ensure_allocation
 from warehouse.db import connect
-from warehouse.demo import build_demo
+from warehouse.demo import DEMO_CONFIG
 from warehouse.demo.series import insert_series, synthetic_series
 
 SYN_END = date(2026, 10, 31)
-DEMO_CONFIG = Path(__file__).resolve().parent.parent / "warehouse" / "demo" / "finops.yaml"
 
 
 def _row(label: str, r: BacktestResult, seconds: float) -> dict[str, Any]:

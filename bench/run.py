@@ -5,7 +5,8 @@ Each figure is a ratio against DuckDB itself, measured in the same run on the sa
 * ingest: `finops ingest` of an N-row FOCUS parquet vs DuckDB's own
   `CREATE TABLE … AS SELECT * FROM read_parquet(…)` (speed ratio = baseline time / our time;
   the target is ≥ 0.7);
-* breakdown: `tools.spend.spend(by=[ServiceName, SubAccountId])` vs the same GROUP BY written in
+* breakdown: `tools.spend.engine.spend(by=[ServiceName, SubAccountId])` vs the same GROUP BY
+written in
   plain DuckDB SQL (target: median under 1 s at 10 M rows);
 * with `--vtags`, also virtual-tag allocation on the same loaded warehouse (`bench.vtags`).
 
@@ -26,7 +27,7 @@ import duckdb
 from agent.config import Config
 from bench.timing import median_seconds
 from tools.query import DuckDBEngine
-from tools.spend import SpendQuery, spend
+from tools.spend.engine import SpendQuery, spend
 from warehouse.db import connect
 from warehouse.demo import write_scale
 from warehouse.ingest import LocalFile, run_ingest

@@ -4,11 +4,11 @@ Each engine's figures are ratios against that engine's own full scan of the same
 (`SELECT sum(BilledCost) FROM costs`) measured in the same run, so the curve shows how much
 work each step does per row beyond reading it, independent of the machine:
 
-* spend: `tools.spend.spend(by=[ServiceName, SubAccountName], grain=month)`;
+* spend: `tools.spend.engine.spend(by=[ServiceName, SubAccountName], grain=month)`;
 * allocation: `build_allocation` with the 40-rule config of `bench.vtags` (on Spark the same
   DuckDB-dialect statements, transpiled and materialized per step), then a spend query by
   `vtag:team` over it;
-* anomaly sweep: `tools.anomaly_detect.detect` over the last 7 days with the default families
+* anomaly sweep: `tools.anomalies.detect.detect` over the last 7 days with the default families
   (total, provider/service, sub-account, top resources; no virtual tags).
 
 Data: the synthetic FOCUS parquet of `warehouse.demo.write_scale` (same seed → same rows),
@@ -31,9 +31,9 @@ from typing import Any
 from agent.config import Config
 from bench.run import ingest_focus, scale_parquet, write_results
 from bench.vtags import vtag_config
-from tools.anomaly_config import AnomalyConfig
-from tools.anomaly_detect import detect
-from tools.spend import SpendQuery, data_range, spend
+from tools.anomalies.config import AnomalyConfig
+from tools.anomalies.detect import detect
+from tools.spend.engine import SpendQuery, data_range, spend
 from tools.vtags.allocate import build_allocation
 from warehouse.db import connect
 from warehouse.engines import DuckDBEngine, Engine

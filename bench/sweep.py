@@ -17,12 +17,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from agent.cli_demo import DEMO_CONFIG
 from agent.context import AppContext
-from agent.runtime import Runtime
+from agent.demo.build import build_demo
+from agent.runtime.runner import Runtime
 from tools.context import ToolContext
-from tools.sweep import Finding, run_sweep
-from warehouse.demo import DEMO_END, build_demo
+from tools.sweep.service import Finding, run_sweep
+from warehouse.demo import DEMO_CONFIG, DEMO_END
 
 __all__ = ["main", "score_incidents"]
 

@@ -6,7 +6,7 @@ one run on one warehouse (the scale parquet ingested exactly as `bench.run` does
 
 * ours: `tools.vtags.allocate.build_allocation` (sources, rules, inference, a proportional shared
   split, provenance, confidence and reasons for every row), wall time per stage through its
-  `on_step` callback, then a `tools.spend.spend(by=["vtag:team"])` query on the result;
+  `on_step` callback, then a `tools.spend.engine.spend(by=["vtag:team"])` query on the result;
 * baseline: `CREATE OR REPLACE TEMP TABLE … AS SELECT <5 CASE expressions>, BilledCost FROM costs`,
   each CASE being the exact text `tools.vtags.sql.sources_sql` / `rules_sql` generate (sources
   first, then the 20 rules, then the default), then the same breakdown as a plain GROUP BY.
@@ -41,7 +41,7 @@ from agent.config import Config
 from bench.run import ingest_focus, scale_parquet, write_results
 from bench.timing import median_seconds
 from tools.query import DuckDBEngine, literal
-from tools.spend import SpendQuery, spend
+from tools.spend.engine import SpendQuery, spend
 from tools.vtags.allocate import build_allocation
 from tools.vtags.definitions import VirtualTag
 from tools.vtags.sql import rules_sql, sources_sql

@@ -18,16 +18,16 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, Field
 
-from agent.cli_demo import DEMO_CONFIG
 from agent.context import AppContext
-from agent.errors import FinopsError
-from agent.runtime import AskResult, Runtime
+from agent.demo.build import build_demo
+from agent.runtime.runner import AskResult, Runtime
 from evals.schema import Scenario
 from evals.scorers import Check, Observed, score
 from guardrails.approvals import ApprovalError, ProposalDraft
 from tools.vtags.allocate import ensure_allocation
 from warehouse.db import connect
-from warehouse.demo import build_demo
+from warehouse.demo import DEMO_CONFIG
+from warehouse.errors import FinopsError
 
 __all__ = ["EVAL_NOW", "Outcome", "Template", "run_scenario"]
 

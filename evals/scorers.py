@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 from pydantic import BaseModel
 
-from agent.runtime import AskResult, Runtime
+from agent.runtime.runner import AskResult, Runtime
 from evals.schema import Scenario
 
 __all__ = ["Check", "Observed", "numbers_in", "score"]

@@ -13,9 +13,9 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from agent.errors import ConfigError
 from evals.runner import Outcome, Template, run_scenario
 from evals.schema import Scenario, ScenarioFile
+from warehouse.errors import ConfigError
 
 __all__ = [
     "SCENARIOS",

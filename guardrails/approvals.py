@@ -29,10 +29,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from agent.config import Config
-from agent.errors import FinopsError
 from guardrails.audit import AuditLog
-from guardrails.store import StateStore, utc_text
+from guardrails.settings import GuardrailSettings
+from warehouse.errors import FinopsError
+from warehouse.state.store import StateStore, utc_text
 
 __all__ = [
     "STATUSES",
@@ -141,7 +141,7 @@ class Ledger:
         self,
         store: StateStore,
         audit: AuditLog,
-        config: Config,
+        config: GuardrailSettings,
         clock: Callable[[], datetime],
     ) -> None:
         self.store = store

@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from guardrails.store import StateStore, utc_text
+from warehouse.state.store import StateStore, utc_text
 
 __all__ = ["GENESIS", "AuditEntry", "AuditLog", "AuditVerification", "prompt_hash", "redact"]
 

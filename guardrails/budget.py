@@ -20,10 +20,10 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 from pydantic import BaseModel
 
-from agent.config import BudgetConfig
-from agent.errors import FinopsError
-from guardrails.store import StateStore, utc_text
-from warehouse.ingest.ai_common import ModelPrice, PriceTable
+from guardrails.settings import BudgetConfig
+from warehouse.errors import FinopsError
+from warehouse.ingest.ai_common import FREE_PROVIDERS, ModelPrice, PriceTable
+from warehouse.state.store import StateStore, utc_text
 
 __all__ = [
     "FREE_PROVIDERS",
@@ -36,7 +36,6 @@ __all__ = [
     "usage_from_message",
 ]
 
-FREE_PROVIDERS = frozenset({"offline", "scripted"})
 MTOK = Decimal(1_000_000)
 
 

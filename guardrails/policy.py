@@ -11,15 +11,15 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from agent.config import Config
 from guardrails.approvals import Proposal
-from guardrails.store import StateStore, utc_text
+from guardrails.settings import GuardrailSettings
+from warehouse.state.store import StateStore, utc_text
 
 __all__ = ["policy_problem"]
 
 
 def policy_problem(
-    config: Config,
+    config: GuardrailSettings,
     store: StateStore,
     proposal: Proposal,
     registered: Collection[str],

@@ -24,8 +24,8 @@ import sqlglot
 from pydantic import BaseModel
 from sqlglot import exp
 
-from agent.errors import QueryError
 from warehouse.db import open_with_retry
+from warehouse.errors import QueryError
 
 __all__ = ["ALLOWED_TABLES", "GuardedQueryResult", "check_select", "open_readonly", "run_guarded"]
 

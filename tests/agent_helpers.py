@@ -13,8 +13,8 @@ from pydantic import Field
 
 from agent.config import Config, Home
 from agent.context import AppContext
-from agent.models import ModelHandle
-from agent.runtime import Runtime
+from agent.runtime.models import ModelHandle
+from agent.runtime.runner import Runtime
 from guardrails.approvals import Proposal
 from warehouse.db import connect
 

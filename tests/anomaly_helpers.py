@@ -15,9 +15,9 @@ import pyarrow as pa
 from agent.config import Config
 from guardrails.approvals import Ledger
 from guardrails.audit import AuditLog
-from guardrails.store import StateStore
-from tools.anomaly_config import AnomalyConfig, SeriesSpec
+from tools.anomalies.config import AnomalyConfig, SeriesSpec
 from tools.context import ToolContext
+from warehouse.state.store import StateStore
 
 __all__ = [
     "END",

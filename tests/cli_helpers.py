@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from agent.cli import main
+from agent.cli.main import main
 
 
 @dataclass

@@ -16,7 +16,7 @@ import duckdb
 import httpx
 import orjson
 
-from agent.runtime import Runtime
+from agent.runtime.runner import Runtime
 from tests.agent_helpers import START, Clock, make_runtime
 from tools.events.app import create_app
 from tools.events.config import EventsConfig, RunawayConfig

@@ -33,7 +33,7 @@ from typing import Any
 import boto3
 import duckdb
 
-from tools.vtags.tagback_models import CloudSettings
+from warehouse.cloud import CloudSettings
 from warehouse.inventory.aws import collect_aws
 from warehouse.inventory.config import AwsCollectConfig
 from warehouse.inventory.models import CollectResult

@@ -14,8 +14,8 @@ from slack_sdk import WebClient
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from agent.models import ModelHandle
-from agent.runtime import Runtime
+from agent.runtime.models import ModelHandle
+from agent.runtime.runner import Runtime
 from agent.slack.app import SlackApp, build_slack_app
 from tests.agent_helpers import Clock, ScriptedChatModel, make_runtime
 from tests.slack_double import (

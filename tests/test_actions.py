@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from agent.context import AppContext
-from agent.runtime import Runtime
+from agent.runtime.runner import Runtime
 from tests.agent_helpers import Clock, propose_via_tool, tool_error
 from tests.cli_helpers import run_cli
 from tests.optimize_helpers import END, add_costs, add_resource, add_util, daily_bill, hourly

@@ -20,7 +20,7 @@ from kubernetes.client import AppsV1Api
 from kubernetes.client.exceptions import ApiException
 
 from agent.context import AppContext
-from agent.runtime import Runtime
+from agent.runtime.runner import Runtime
 from guardrails.approvals import ApprovalError
 from tests.agent_helpers import Clock, propose_via_tool, tool_error
 from tests.k8s_double import K8sDouble, Recorded, container, deployment, statefulset

@@ -16,7 +16,7 @@ import boto3
 import pytest
 
 from agent.context import AppContext
-from agent.runtime import Runtime
+from agent.runtime.runner import Runtime
 from guardrails.approvals import ApprovalError, Proposal
 from tests.agent_helpers import Clock, propose_via_tool, tool_error
 from tests.optimize_helpers import add_costs, add_resource, add_util, daily_bill, hourly

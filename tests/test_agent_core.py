@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from langchain_core.messages import AIMessage, ToolMessage
 
-from agent.runtime import Runtime
+from agent.runtime.runner import Runtime
 from guardrails.approvals import ApprovalError
 from tests.agent_helpers import Clock, call, make_runtime, scripted
 from tests.conftest import ingest

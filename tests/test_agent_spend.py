@@ -12,13 +12,14 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from agent.config import BudgetConfig, Config
+from agent.config import Config
 from guardrails.budget import BudgetMeter, Usage
-from guardrails.store import StateStore
+from guardrails.settings import BudgetConfig
 from tests.agent_helpers import Clock
 from warehouse.ingest.agent_spend import SOURCE, agent_spend_records, sync_agent_spend
 from warehouse.ingest.ai_common import load_price_table
 from warehouse.ingest.runner import IngestReport
+from warehouse.state.store import StateStore
 
 DAY1 = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)
 DAY2 = datetime(2026, 11, 28, 15, 30, tzinfo=UTC)

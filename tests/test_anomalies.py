@@ -14,18 +14,18 @@ import duckdb
 import pytest
 import typer
 
-from agent import cli as cli_module
-from agent import cli_anomalies
-from agent.errors import FinopsError, QueryError
+from agent.cli import anomalies as cli_anomalies
+from agent.cli import main as cli_module
 from tests.anomaly_helpers import END, NOW, daily, insert, make_ctx, resource_cfg
 from tests.vtag_helpers import allocate, config_of
-from tools.anomalies import AnomaliesArgs, add_mute, anomalies_list, mark, parse_statuses
-from tools.anomalies import run_detection as run
-from tools.anomaly_config import AnomalyConfig, SeriesSpec
-from tools.anomaly_sql import median_sql
+from tools.anomalies.config import AnomalyConfig, SeriesSpec
+from tools.anomalies.service import AnomaliesArgs, add_mute, anomalies_list, mark, parse_statuses
+from tools.anomalies.service import run_detection as run
+from tools.anomalies.sql import median_sql
 from tools.context import ToolContext
 from tools.registry import REGISTRY
 from warehouse.db import connect
+from warehouse.errors import FinopsError, QueryError
 
 SPIKE = END - timedelta(days=4)
 WEEKLY = [1, 1, 1, 1, 1, 0.5, 0.4]

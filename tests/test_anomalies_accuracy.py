@@ -15,16 +15,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from agent.cli_demo import DEMO_CONFIG
 from agent.context import AppContext
+from agent.demo.build import build_demo
 from tests.anomaly_helpers import END, insert, make_ctx
-from tools.anomalies import _folds, run_detection
-from tools.anomaly_config import AnomalyConfig, SeriesSpec
-from tools.anomaly_models import Anomaly
+from tools.anomalies.config import AnomalyConfig, SeriesSpec
+from tools.anomalies.models import Anomaly
+from tools.anomalies.service import _folds, run_detection
 from tools.context import ToolContext
 from tools.vtags.allocate import ensure_allocation
 from warehouse.db import connect
-from warehouse.demo import build_demo
+from warehouse.demo import DEMO_CONFIG
 
 
 @dataclass

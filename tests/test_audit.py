@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from guardrails.audit import GENESIS, AuditLog, _digest, prompt_hash, redact
-from guardrails.store import StateStore
 from tests.agent_helpers import START, Clock
+from warehouse.state.store import StateStore
 
 SECRETS = {
     "anthropic": "sk-ant-api03-AbCdEf0123456789_xyz-QRS",

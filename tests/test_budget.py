@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from langchain_core.messages import AIMessage
 
-from agent.config import BudgetConfig
 from guardrails.budget import (
     BudgetExceeded,
     BudgetMeter,
@@ -22,9 +21,10 @@ from guardrails.budget import (
     estimate_tokens,
     usage_from_message,
 )
-from guardrails.store import StateStore
+from guardrails.settings import BudgetConfig
 from tests.agent_helpers import Clock
 from warehouse.ingest.ai_common import load_price_table
+from warehouse.state.store import StateStore
 
 SONNET = ("anthropic", "claude-sonnet-4-6")  # 3.00 in, 0.30 cache read, 3.75 cache write, 15 out
 # 2,000 output tokens of claude-sonnet-4-6: 2000 × 15 / 1e6

@@ -14,14 +14,14 @@ import yaml
 
 from agent.config import parse_config
 from agent.context import AppContext
-from agent.errors import ConfigError, QueryError
-from agent.runtime import Runtime
+from agent.runtime.runner import Runtime
 from tests.cli_helpers import run_cli
 from tests.notify_doubles import HttpRecorder
 from tests.vtag_helpers import Row, add_rows
-from tools.budgets import backtest, budget_status, fire
+from tools.budgets.service import backtest, budget_status, fire
 from tools.query import DuckDBEngine
 from warehouse.db import connect
+from warehouse.errors import ConfigError, QueryError
 
 NOW = datetime(2026, 11, 21, 8, 0, tzinfo=UTC)
 

@@ -10,7 +10,7 @@ from langchain_core.messages import AIMessage
 
 from agent.config import Config, Home
 from agent.context import AppContext
-from agent.runtime import Runtime
+from agent.runtime.runner import Runtime
 from tests.agent_helpers import call, scripted
 from tests.cli_helpers import run_cli
 from warehouse.db import connect

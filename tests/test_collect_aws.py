@@ -16,12 +16,12 @@ import boto3
 import duckdb
 import pytest
 
-from agent import cli_collect
-from agent.cli import app as cli_app
+from agent.cli import collect as cli_collect
+from agent.cli.main import app as cli_app
 from tests.aws_proxy_double import AwsProxy
 from tests.cli_helpers import run_cli
 from tests.vtag_helpers import Row, add_rows
-from tools.vtags.tagback_models import CloudSettings
+from warehouse.cloud import CloudSettings
 from warehouse.db import connect
 from warehouse.inventory.aws import collect_aws
 from warehouse.inventory.aws_calls import AwsCaller

@@ -16,8 +16,8 @@ import duckdb
 import pytest
 import yaml
 
-from agent import cli_collect
-from agent.cli import app as cli_app
+from agent.cli import collect as cli_collect
+from agent.cli.main import app as cli_app
 from tests.cli_helpers import run_cli
 from tests.k8s_double import (
     K8sDouble,
@@ -29,7 +29,7 @@ from tests.k8s_double import (
 )
 from tests.prometheus_double import PrometheusDouble
 from tests.vtag_helpers import Row, add_rows
-from tools.vtags.tagback_models import CloudSettings
+from warehouse.cloud import CloudSettings
 from warehouse.db import connect
 from warehouse.inventory.config import KubeContext, KubernetesCollectConfig
 from warehouse.inventory.k8s import collect_kubernetes

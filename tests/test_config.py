@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from agent.config import Config, Home, load_config, parse_config
-from agent.errors import ConfigError
+from warehouse.errors import ConfigError
 
 
 def test_missing_file_means_defaults(tmp_path: Path) -> None:

@@ -24,9 +24,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from agent.config import Config
+from agent.demo.build import DemoResult, build_demo
 from tests.conftest import ingest
 from warehouse.db import connect
-from warehouse.demo import DemoResult, build_demo, focus_arrow_schema, generate, write_scale
+from warehouse.demo import focus_arrow_schema, generate, write_scale
 from warehouse.schema import focus_columns
 
 CENT = Decimal("0.01")

@@ -31,16 +31,16 @@ import pytest
 import yaml
 
 from agent.config import Config
-from agent.errors import ConfigError, QueryError
-from tools.anomaly_config import AnomalyConfig, SeriesSpec
-from tools.anomaly_detect import detect
-from tools.forecast import ForecastQuery, forecast
-from tools.spend import SpendQuery, SpendResult, parse_filter, spend, top_movers, unit_cost
+from agent.demo.build import build_demo
+from tools.anomalies.config import AnomalyConfig, SeriesSpec
+from tools.anomalies.detect import detect
+from tools.forecast.service import ForecastQuery, forecast
+from tools.spend.engine import SpendQuery, SpendResult, parse_filter, spend, top_movers, unit_cost
 from tools.vtags.allocate import ensure_allocation
 from warehouse.db import connect
-from warehouse.demo import build_demo
 from warehouse.engines import DuckDBEngine, Engine, open_engine, parse_warehouse_url, transpile
 from warehouse.engines.base import bind, render
+from warehouse.errors import ConfigError, QueryError
 
 DEMO_YAML = Path(__file__).resolve().parents[1] / "warehouse/demo/finops.yaml"
 END = date(2026, 11, 27)
@@ -76,7 +76,8 @@ def duck(demo_db: Path) -> Iterator[DuckDBEngine]:
 
 @pytest.fixture(scope="session")
 def spark(demo_db: Path, duck: DuckDBEngine) -> Iterator[Engine]:
-    from warehouse.engines.publish import publish_allocation, publish_tables
+    from tools.vtags.publish import publish_allocation
+    from warehouse.engines.publish import publish_tables
     from warehouse.engines.spark import SparkEngine, spark_session
 
     session = spark_session(master="local[2]", conf={"spark.sql.shuffle.partitions": "2"})
@@ -90,7 +91,8 @@ def spark(demo_db: Path, duck: DuckDBEngine) -> Iterator[Engine]:
 @pytest.fixture(scope="session")
 def spark_connect(demo_db: Path, duck: DuckDBEngine, spark_connect_url: str) -> Iterator[Engine]:
     """The same tables over gRPC on a Spark Connect server, opened from its `warehouse.url`."""
-    from warehouse.engines.publish import publish_allocation, publish_tables
+    from tools.vtags.publish import publish_allocation
+    from warehouse.engines.publish import publish_tables
     from warehouse.engines.spark import SparkEngine
 
     engine = open_engine(spark_connect_url, duckdb.connect)

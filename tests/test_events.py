@@ -284,7 +284,7 @@ def test_finops_events_cli_flushes_on_sigterm(tmp_path: Path) -> None:
     probe.close()
     home = tmp_path / "home"
     code = (
-        "import sys; from agent import cli, cli_events\n"
+        "import sys; from agent.cli import main as cli, events as cli_events\n"
         "if 'events' not in {c.name for c in cli.app.registered_commands}:\n"
         "    cli_events.register(cli.app)\n"
         "cli.main(sys.argv[1:])"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import tools.events.actions  # noqa: F401  (registers the disable_api_key action)
+import tools.events.agent_tools  # noqa: F401  (registers the disable_api_key action)
 from tests.agent_helpers import START, Clock
 from tests.events_helpers import (
     ANTHROPIC_ADMIN,
@@ -32,7 +32,7 @@ from tools.events.alerts import AlertWorker, flag_alert
 from tools.events.config import RunawayConfig
 from tools.events.flags import Flag
 from tools.invoke import invoke_tool
-from tools.notify_config import NotifyConfig
+from tools.notify.config import NotifyConfig
 from warehouse.db import connect
 
 

@@ -17,19 +17,19 @@ import duckdb
 import numpy as np
 import pytest
 
-from agent import cli as cli_module
-from agent import cli_forecast
+from agent.cli import forecast as cli_forecast
+from agent.cli import main as cli_module
 from agent.config import Config
-from agent.errors import QueryError
+from agent.demo.build import build_demo
 from tests.agent_helpers import Clock, make_runtime
 from tests.cli_helpers import run_cli
 from tests.vtag_helpers import add_rows, allocate, config_of
-from tools import forecast_tools
 from tools.catalog import registry
-from tools.forecast import ForecastQuery, forecast, period_bounds
-from tools.forecast_backtest import BacktestQuery, backtest
-from tools.forecast_model import fit, seasonal_naive
-from tools.forecast_store import (
+from tools.forecast import agent_tools as forecast_tools
+from tools.forecast.backtest import BacktestQuery, backtest
+from tools.forecast.model import fit, seasonal_naive
+from tools.forecast.service import ForecastQuery, forecast, period_bounds
+from tools.forecast.store import (
     refresh_after_ingest,
     refresh_forecasts,
     refresh_summary,
@@ -37,10 +37,11 @@ from tools.forecast_store import (
 )
 from tools.invoke import invoke_tool
 from tools.query import DuckDBEngine
-from tools.spend import parse_filter
+from tools.spend.engine import parse_filter
 from warehouse.db import connect
-from warehouse.demo import DEMO_END, build_demo
+from warehouse.demo import DEMO_END
 from warehouse.demo.series import insert_series, synthetic_series
+from warehouse.errors import QueryError
 
 assert forecast_tools  # registers spend_forecast until tools/catalog.py imports it
 
@@ -349,7 +350,7 @@ def test_agent_tool(tmp_path: Path) -> None:
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     if not any(c.name == "forecast" for c in cli_module.app.registered_commands):
-        cli_forecast.register(cli_module.app)  # until agent/cli.py registers it
+        cli_forecast.register(cli_module.app)  # until agent/cli/main.py registers it
     root = tmp_path / "home"
     root.mkdir()
     con = connect(root / "warehouse.duckdb")

@@ -11,8 +11,8 @@ from typing import Any
 import duckdb
 import pytest
 
-from agent.errors import IngestError
 from tests.conftest import FIXTURES, ingest, snapshot
+from warehouse.errors import IngestError
 from warehouse.ingest import detect_format
 from warehouse.ingest.base import LocalFile
 

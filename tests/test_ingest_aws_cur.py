@@ -23,10 +23,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from agent.config import Config
-from agent.errors import IngestError
 from tests.conftest import SHARED_DATA, snapshot
 from tests.conftest import ingest as ingest_auto
 from warehouse.db import connect
+from warehouse.errors import IngestError
 from warehouse.ingest import IngestReport, detect_format, registry
 from warehouse.ingest.aws_cur import _SERVICE_TABLE, column_key, service_category
 from warehouse.ingest.base import LocalFile

@@ -14,8 +14,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from agent.config import Config
-from agent.errors import IngestError
 from tests.conftest import ingest, snapshot
+from warehouse.errors import IngestError
 from warehouse.ingest import detect_format
 from warehouse.ingest.base import LocalFile
 from warehouse.schema import focus_names

@@ -14,8 +14,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from agent.errors import IngestError
 from tests.conftest import ingest, snapshot
+from warehouse.errors import IngestError
 from warehouse.ingest import detect_format
 from warehouse.ingest.base import LocalFile
 

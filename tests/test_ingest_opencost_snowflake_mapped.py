@@ -11,11 +11,12 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from agent.config import Config, SnowflakeConfig
-from agent.errors import IngestError
+from agent.config import Config
 from tests.conftest import FIXTURES, ingest, snapshot
+from warehouse.errors import IngestError
 from warehouse.ingest import detect_format
 from warehouse.ingest.base import LocalFile
+from warehouse.settings import SnowflakeConfig
 
 OPENCOST = FIXTURES / "opencost"
 SNOWFLAKE = FIXTURES / "snowflake"

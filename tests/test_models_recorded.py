@@ -22,10 +22,10 @@ import pytest
 
 from agent.config import Config, Home
 from agent.context import AppContext
-from agent.runtime import Runtime
+from agent.demo.build import build_demo
+from agent.runtime.runner import Runtime
 from tests.agent_helpers import Clock
 from warehouse.db import connect
-from warehouse.demo import build_demo
 
 CASSETTES = Path(__file__).parent / "cassettes" / "test_models_recorded"
 SECRET_HEADERS = ["authorization", "x-api-key", "openai-organization", "openai-project", "cookie"]

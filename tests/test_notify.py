@@ -21,14 +21,14 @@ import pytest
 from pydantic import ValidationError
 
 from guardrails.audit import AuditLog
-from guardrails.store import StateStore
 from tests.agent_helpers import Clock
 from tests.notify_doubles import HttpRecorder, SmtpRecorder, iter_parts
-from tools.notify import Alert, DeliveryReport, Figure, Link, backoff, route, send
-from tools.notify_channels import parse_retry_after
-from tools.notify_config import NotifyConfig, RetryPolicy
-from tools.notify_ledger import DeliveryLedger, recent_deliveries
-from tools.notify_payloads import verify_signature
+from tools.notify.channels import parse_retry_after
+from tools.notify.config import NotifyConfig, RetryPolicy
+from tools.notify.ledger import DeliveryLedger, recent_deliveries
+from tools.notify.payloads import verify_signature
+from tools.notify.service import Alert, DeliveryReport, Figure, Link, backoff, route, send
+from warehouse.state.store import StateStore
 
 SLACK_PATH = "/services/T0001/B0002/Zx9SlackSecretPath42"
 PD_PATH = "/v2/enqueue"

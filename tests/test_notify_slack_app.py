@@ -17,11 +17,11 @@ import pytest
 from pydantic import ValidationError
 
 from guardrails.audit import AuditLog
-from guardrails.store import StateStore
 from tests.agent_helpers import Clock
 from tests.slack_double import Call, SlackDouble
-from tools.notify import Alert, DeliveryReport, Figure, send
-from tools.notify_config import NotifyConfig, SlackAppChannel
+from tools.notify.config import NotifyConfig, SlackAppChannel
+from tools.notify.service import Alert, DeliveryReport, Figure, send
+from warehouse.state.store import StateStore
 
 TOKEN = "xoxb-1234-5678-S3cretBotTokenValue"
 

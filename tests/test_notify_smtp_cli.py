@@ -13,17 +13,17 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from agent import cli_notify
-from agent.cli import app as finops_app
+from agent.cli import notify as cli_notify
+from agent.cli.main import app as finops_app
 from agent.config import Config, Home
 from agent.context import AppContext
 from guardrails.audit import AuditLog
-from guardrails.store import StateStore
 from tests.agent_helpers import Clock
 from tests.cli_helpers import run_cli
 from tests.notify_doubles import HttpRecorder, SmtpRecorder, self_signed_cert
-from tools.notify import Alert, send
-from tools.notify_config import NotifyConfig
+from tools.notify.config import NotifyConfig
+from tools.notify.service import Alert, send
+from warehouse.state.store import StateStore
 
 PASSWORD = "smtp-pa55word-very-secret"
 ENV = {"SMTP_USER": "finops-bot", "SMTP_PASSWORD": PASSWORD}
@@ -132,7 +132,8 @@ def test_alerts_migration_applies_once_and_after_a_gap(tmp_path: Path) -> None:
 
 
 def local_app(home: Path, config: Config | None = None) -> typer.Typer:
-    """`finops notify …` on its own, over `home` (independent of agent/cli.py registering it)."""
+    """`finops notify …` on its own, over `home` (independent of agent/cli/main.py registering
+    it)."""
     app = typer.Typer()
 
     @app.callback()

@@ -12,7 +12,6 @@ import duckdb
 import numpy as np
 import pytest
 
-from agent.errors import ConfigError, QueryError
 from tests.optimize_helpers import (
     END,
     add_costs,
@@ -26,6 +25,7 @@ from tests.optimize_helpers import (
 from tests.vtag_helpers import allocate, config_of
 from tools.optimize.config import OptimizeConfig, load_optimize_config, settings
 from tools.optimize.prices import price_table
+from warehouse.errors import ConfigError, QueryError
 
 MB = 1_000_000
 GIB = 2**30
@@ -582,10 +582,10 @@ def test_read_tool_and_cli(con: duckdb.DuckDBPyConnection, tmp_path: Path) -> No
 
     from typer.testing import CliRunner
 
-    from agent import cli_optimize
-    from agent.cli import app
+    from agent.cli import optimize as cli_optimize
+    from agent.cli.main import app
     from tests.anomaly_helpers import make_ctx
-    from tools.optimize.tool import OptimizationArgs
+    from tools.optimize.agent_tools import OptimizationArgs
     from tools.registry import REGISTRY
 
     _ec2(con, "i-idle", [1.0] * 14, [MB] * 14)

@@ -19,13 +19,13 @@ import numpy as np
 import pytest
 
 from agent.config import Config
+from agent.demo.build import build_demo
 from tests.optimize_fleet import build_fleet, window
 from tests.optimize_helpers import run
 from tools.optimize.config import load_optimize_config
 from tools.optimize.models import OptimizationReport
 from tools.optimize.prices import price_table
 from warehouse.db import connect
-from warehouse.demo import build_demo
 from warehouse.demo.resources import load_demo_inventory
 
 

@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
-from agent.errors import QueryError
 from tools.periods import PERIOD_NAMES, Period, resolve_period
+from warehouse.errors import QueryError
 
 SAT = date(2026, 11, 28)  # a Saturday
 

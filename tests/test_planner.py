@@ -15,11 +15,11 @@ import pytest
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage, ToolMessage
 
 from agent.context import AppContext
-from agent.planner import OfflinePlanner, plan_with_tags, reply_to
-from agent.planner_answers import EXAMPLES, ToolResult, answer_from_results, money
-from agent.planner_intents import ToolPlan, Unsupported, plan_question
-from agent.runtime import AskResult, Runtime
-from warehouse.demo import build_demo
+from agent.demo.build import build_demo
+from agent.offline.answers import EXAMPLES, ToolResult, answer_from_results, money
+from agent.offline.intents import ToolPlan, Unsupported, plan_question
+from agent.offline.planner import OfflinePlanner, plan_with_tags, reply_to
+from agent.runtime.runner import AskResult, Runtime
 
 TODAY = date(2026, 11, 28)
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from agent.planner import plan_with_tags
-from agent.planner_detect import plan_detect
-from agent.planner_intents import ToolPlan, Unsupported, plan_question
+from agent.offline.detect import plan_detect
+from agent.offline.intents import ToolPlan, Unsupported, plan_question
+from agent.offline.planner import plan_with_tags
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.planner_optimize import OPTIMIZE_RENDERERS, plan_optimize
+from agent.offline.optimize import OPTIMIZE_RENDERERS, plan_optimize
 
 
 @pytest.mark.parametrize(

@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from agent.cli_demo import DEMO_CONFIG
 from agent.context import AppContext
-from agent.planner_intents import ToolPlan, Unsupported, plan_question
-from agent.planner_tags import plan_tags
-from agent.runtime import Runtime
+from agent.demo.build import build_demo
+from agent.offline.intents import ToolPlan, Unsupported, plan_question
+from agent.offline.tags import plan_tags
+from agent.runtime.runner import Runtime
 from tools.vtags.allocate import ensure_allocation
 from tools.vtags.report import candidates, coverage
-from warehouse.demo import build_demo
+from warehouse.demo import DEMO_CONFIG
 
 NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 

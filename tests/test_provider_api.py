@@ -17,9 +17,9 @@ import duckdb
 import httpx
 import pytest
 
-from agent.config import Config, ProviderApiConfig
-from agent.errors import IngestError
+from agent.config import Config
 from tests.conftest import FIXTURES, ingest
+from warehouse.errors import IngestError
 from warehouse.ingest import run_ingest
 from warehouse.ingest.provider_api import (
     pull_anthropic,
@@ -27,6 +27,7 @@ from warehouse.ingest.provider_api import (
     pull_provider,
     resolve_admin_key,
 )
+from warehouse.settings import ProviderApiConfig
 
 OPENAI_KEY = "sk-admin-TESTKEY-0123456789abcdef"
 ANTHROPIC_KEY = "sk-ant-admin01-TESTKEY-fedcba9876543210"

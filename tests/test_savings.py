@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 
 from agent.config import parse_config
-from agent.errors import ConfigError, QueryError
-from agent.runtime import Runtime
+from agent.runtime.runner import Runtime
 from guardrails.approvals import Proposal, ProposalDraft
 from tests.agent_helpers import Clock, make_runtime
 from tests.cli_helpers import run_cli
@@ -22,9 +21,10 @@ from tests.optimize_helpers import add_costs
 from tools.actions.rollback import ROLLBACK
 from tools.catalog import registry
 from tools.invoke import invoke_tool
-from tools.savings import SavingsRow, build_report, load_savings, refresh_savings
-from tools.savings_config import SavingsConfig
+from tools.savings.config import SavingsConfig
+from tools.savings.service import SavingsRow, build_report, load_savings, refresh_savings
 from warehouse.db import connect
+from warehouse.errors import ConfigError, QueryError
 
 EXEC = datetime(2026, 11, 10, 15, 0, tzinfo=UTC)
 """When the actions of these tests execute (the execution day is partial: in no window)."""

@@ -17,16 +17,16 @@ from typing import Any
 import pytest
 import yaml
 
-from agent.cli_demo import DEMO_CONFIG
 from agent.config import Home, load_config
 from agent.context import AppContext
-from agent.errors import ConfigError
-from agent.runtime import Runtime
-from agent.scheduler import JobSkipped, ScheduledRun, Scheduler, SchedulerThread, last_runs
-from agent.scheduler_config import JOB_KINDS, ScheduledJob
-from agent.scheduler_jobs import JobServices, build_runners
-from guardrails.store import StateStore, utc_text
-from warehouse.demo import build_demo
+from agent.demo.build import build_demo
+from agent.runtime.runner import Runtime
+from agent.serve.jobs import JobServices, build_runners
+from agent.serve.scheduler import JobSkipped, ScheduledRun, Scheduler, SchedulerThread, last_runs
+from agent.serve.scheduler_config import JOB_KINDS, ScheduledJob
+from warehouse.demo import DEMO_CONFIG
+from warehouse.errors import ConfigError
+from warehouse.state.store import StateStore, utc_text
 
 START = datetime(2026, 11, 28, 10, 30, tzinfo=UTC)  # a Saturday
 
@@ -343,7 +343,7 @@ def test_the_scheduled_sweep_runs_the_real_sweep_once_per_fire_time(demo_home: P
 
 
 def test_serve_adds_a_card_outbox_job_only_when_slack_is_on_and_none_is_configured() -> None:
-    from agent.scheduler_config import ScheduledJob, with_card_outbox
+    from agent.serve.scheduler_config import ScheduledJob, with_card_outbox
 
     sweep = ScheduledJob(name="cards", cron="5 * * * *", job="sweep")
     assert with_card_outbox([sweep], slack_on=False) == [sweep]

@@ -29,17 +29,17 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from starlette.testclient import TestClient
 
 from agent.context import AppContext
-from agent.errors import ConfigError
-from agent.runtime import Runtime
-from agent.serve import ServeOptions, build_stack, setup_slack
+from agent.runtime.runner import Runtime
+from agent.serve.app import ServeOptions, build_stack, setup_slack
 from guardrails.approvals import ProposalDraft
-from guardrails.store import STATE_MIGRATIONS
 from tests.cli_helpers import run_cli
 from tests.events_helpers import body, event
 from tests.slack_double import SlackDouble, sign
 from tools.events.server import ThreadedServer
-from tools.sweep import SweepResult
+from tools.sweep.service import SweepResult
 from warehouse.db import connect
+from warehouse.errors import ConfigError
+from warehouse.state.store import STATE_MIGRATIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRE = datetime(2026, 11, 28, 11, 0, tzinfo=UTC)
@@ -93,7 +93,7 @@ def test_finops_serve_http_answers_health_takes_events_and_stops_on_sigterm(
     port = _free_port()
     args = ["--home", str(home), "serve", "--http", "--port", str(port), "--grace", "10"]
     proc = subprocess.Popen(
-        [sys.executable, "-c", "from agent.cli import main; main()", *args],
+        [sys.executable, "-c", "from agent.cli.main import main; main()", *args],
         stderr=subprocess.PIPE,
         text=True,
         cwd=ROOT,

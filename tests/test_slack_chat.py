@@ -187,7 +187,7 @@ def test_ack_does_not_wait_on_the_graph(tmp_path: Path, double: SlackDouble) -> 
     release = threading.Event()
     home = tmp_path / "home"
     model = BlockingModel(responses=[AIMessage("Slow answer.")], release=release)
-    from agent.models import ModelHandle
+    from agent.runtime.models import ModelHandle
 
     h = Harness(home, double, Clock(), [ModelHandle("scripted", "block", model)])
     try:

@@ -19,9 +19,9 @@ from tests.agent_helpers import Clock
 from tests.slack_double import SlackDouble
 from tests.slack_harness import Harness
 from tests.vtag_helpers import Row, add_rows
-from tools.forecast import ForecastQuery, forecast
-from tools.forecast_path import forecast_path
-from tools.spend import parse_filter
+from tools.forecast.path import forecast_path
+from tools.forecast.service import ForecastQuery, forecast
+from tools.spend.engine import parse_filter
 from warehouse.db import connect
 
 FIRST, LAST = date(2026, 9, 1), date(2026, 11, 20)

@@ -17,13 +17,13 @@ from slack_bolt.error import BoltError
 from slack_sdk import WebClient
 
 from agent.config import Config
-from agent.errors import ConfigError
 from agent.slack.app import build_slack_app
 from agent.slack.config import SlackConfig
 from agent.slack.secrets import load_tokens
 from tests.agent_helpers import Clock, make_app, scripted
 from tests.slack_double import SlackDouble
 from tests.slack_harness import Harness, team_rows
+from warehouse.errors import ConfigError
 
 TEAMS = {"team": {"sources": ["team"]}}
 

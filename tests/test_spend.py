@@ -12,10 +12,10 @@ import duckdb
 import pytest
 
 from agent.config import Config
-from agent.errors import QueryError
 from tests.conftest import ingest
 from tools.query import DuckDBEngine, resolve_dimension, transpile
-from tools.spend import SpendQuery, parse_filter, spend, top_movers, unit_cost
+from tools.spend.engine import SpendQuery, parse_filter, spend, top_movers, unit_cost
+from warehouse.errors import QueryError
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from agent.errors import QueryError
 from guardrails.sqlguard import (
     GuardedQueryResult,
     _execute_with_timeout,
@@ -19,6 +18,7 @@ from guardrails.sqlguard import (
 )
 from tests.conftest import SHARED_DATA, ingest
 from warehouse.db import connect
+from warehouse.errors import QueryError
 
 FOCUS_SAMPLE = SHARED_DATA / "focus" / "focus_sample_1000.csv"
 HEAVY = "SELECT count(*) FROM range(100000000000) AS a"

@@ -24,16 +24,17 @@ from langchain_core.messages import AIMessage
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
-from agent.checkpoints import open_checkpointer
-from agent.config import ApprovalsConfig, BudgetConfig, Config
-from agent.runtime import Runtime
+from agent.config import Config
+from agent.runtime.checkpoints import open_checkpointer
+from agent.runtime.runner import Runtime
 from guardrails.approvals import ApprovalError, Ledger, ProposalDraft
 from guardrails.audit import AuditLog
 from guardrails.budget import BudgetExceeded, BudgetMeter, Usage
-from guardrails.store import STATE_MIGRATIONS, StateStore
+from guardrails.settings import ApprovalsConfig, BudgetConfig
 from tests.agent_helpers import Clock, call, make_runtime, scripted
-from tools.tickets_links import TicketLinks
+from tools.tickets.links import TicketLinks
 from warehouse.ingest.ai_common import load_price_table
+from warehouse.state.store import STATE_MIGRATIONS, StateStore
 
 TICKET = {"title": "Idle EC2 in payments-prod", "owner": "payments", "priority": "low"}
 SONNET = ("anthropic", "claude-sonnet-4-6")  # 15 USD per 1M output tokens

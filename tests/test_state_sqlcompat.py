@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from agent.config import Config
-from agent.errors import ConfigError
-from guardrails.sqlcompat import Row, split_statements, translate_ddl, translate_query
-from guardrails.store import StateStore, resolve_state_target
+from warehouse.errors import ConfigError
+from warehouse.state.sqlcompat import Row, split_statements, translate_ddl, translate_query
+from warehouse.state.store import StateStore, resolve_state_target
 
 
 def test_query_translation_keeps_literals_and_maps_sqlite_idioms() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from guardrails.store import StateStore
+from warehouse.state.store import StateStore
 
 
 def test_concurrent_first_opens_of_a_new_state_db(tmp_path: Path) -> None:

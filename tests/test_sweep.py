@@ -13,16 +13,16 @@ from typing import Any
 import pytest
 import yaml
 
-from agent.cli_demo import DEMO_CONFIG
 from agent.config import parse_config
 from agent.context import AppContext
-from agent.errors import QueryError
-from agent.runtime import Runtime
+from agent.demo.build import build_demo
+from agent.runtime.runner import Runtime
 from tests.cli_helpers import run_cli
 from tests.notify_doubles import HttpRecorder
 from tools.context import ToolContext
-from tools.sweep import run_sweep
-from warehouse.demo import build_demo
+from tools.sweep.service import run_sweep
+from warehouse.demo import DEMO_CONFIG
+from warehouse.errors import QueryError
 
 NOW = datetime(2026, 11, 28, 7, 0, tzinfo=UTC)
 
@@ -170,7 +170,7 @@ def test_sweep_precision_and_recall_against_ground_truth(home: Path, template: P
 def test_summary_only_with_a_real_model_and_budget(home: Path) -> None:
     from langchain_core.messages import AIMessage
 
-    from agent.cli_sweep import summarize
+    from agent.cli.sweep import summarize
     from tests.agent_helpers import scripted
 
     rt, ctx = _ctx(home, _config())

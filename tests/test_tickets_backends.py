@@ -16,8 +16,7 @@ import httpx
 import pytest
 import yaml
 
-from agent.errors import ConfigError
-from agent.runtime import Runtime
+from agent.runtime.runner import Runtime
 from guardrails.approvals import Proposal, ProposalDraft
 from tests.agent_helpers import Clock, make_app
 from tests.cli_helpers import run_cli
@@ -27,9 +26,10 @@ from tools.catalog import registry as default_registry
 from tools.context import ToolContext
 from tools.invoke import invoke_tool
 from tools.registry import ActionSpec, ToolRegistry
-from tools.tickets_backends import dedup_label
-from tools.tickets_jira import adf
-from tools.tickets_sync import sync_tickets
+from tools.tickets.backends import dedup_label
+from tools.tickets.jira import adf
+from tools.tickets.sync import sync_tickets
+from warehouse.errors import ConfigError
 
 JIRA_TOKEN = "jira-token-0123456789"
 GH_TOKEN = "ghp_double_token_0123456789"

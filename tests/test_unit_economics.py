@@ -14,18 +14,17 @@ from typing import Any
 import duckdb
 import pytest
 
-from agent import cli as cli_module
-from agent import cli_units
+from agent.cli import main as cli_module
+from agent.cli import units as cli_units
 from agent.config import Config
-from agent.errors import QueryError
 from tests.agent_helpers import Clock, make_runtime
 from tests.cli_helpers import run_cli
 from tests.vtag_helpers import Row, add_rows, allocate, config_of
 from tools.catalog import registry
 from tools.invoke import invoke_tool
 from tools.query import DuckDBEngine
-from tools.spend import parse_filter
-from tools.unit_economics import (
+from tools.spend.engine import parse_filter
+from tools.units.economics import (
     UnitEconomicsResult,
     UsageFileError,
     load_usage_csv,
@@ -34,6 +33,7 @@ from tools.unit_economics import (
 from warehouse.db import connect
 from warehouse.demo.catalog import WORKLOADS
 from warehouse.demo.usage import write_demo_usage
+from warehouse.errors import QueryError
 
 FEATURE: dict[str, Any] = {
     "sources": ["feature"],
@@ -366,7 +366,7 @@ def test_agent_tool_reports_with_named_period(tmp_path: Path) -> None:
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     if not any(g.name == "units" for g in cli_module.app.registered_groups):
-        cli_units.register(cli_module.app)  # until agent/cli.py registers it
+        cli_units.register(cli_module.app)  # until agent/cli/main.py registers it
     root = tmp_path / "home"
     root.mkdir()
     (root / "finops.yaml").write_text(

@@ -9,13 +9,13 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from agent.errors import ConfigError, QueryError
 from tests.vtag_helpers import Row, add_rows, allocate, config_of, spend_by, values_of
 from tools.query import DuckDBEngine
-from tools.spend import SpendQuery, parse_filter, spend
+from tools.spend.engine import SpendQuery, parse_filter, spend
 from tools.vtags.allocate import ensure_allocation
 from tools.vtags.normalize import normalize_sql, normalize_value
 from tools.vtags.report import candidates, coverage, explain
+from warehouse.errors import ConfigError, QueryError
 
 TEAM = {
     "sources": ["team", "owner", "resource_tags_user_squad"],

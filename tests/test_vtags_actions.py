@@ -10,7 +10,7 @@ from langchain_core.messages import AIMessage
 
 from agent.config import load_config
 from agent.context import AppContext
-from agent.runtime import Runtime
+from agent.runtime.runner import Runtime
 from tests.agent_helpers import Clock, call, scripted
 from tests.vtag_helpers import Row, add_rows
 from warehouse.db import connect

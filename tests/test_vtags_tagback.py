@@ -17,14 +17,15 @@ from moto.server import ThreadedMotoServer
 
 import tools.vtags.tagback  # noqa: F401  (registers tag_resources and its actions)
 from agent.context import AppContext
-from agent.runtime import Runtime
+from agent.runtime.runner import Runtime
 from guardrails.approvals import Proposal
 from tests.agent_helpers import Clock, call, scripted
 from tests.k8s_double import K8sDouble, deployment, namespace, statefulset
 from tests.vtag_helpers import Row, add_rows
 from tools.vtags.tagback_aws import arn_for
 from tools.vtags.tagback_k8s import label_key_problem, label_value_ok, locate
-from tools.vtags.tagback_models import Candidate, CloudSettings, Skip
+from tools.vtags.tagback_models import Candidate, Skip
+from warehouse.cloud import CloudSettings
 from warehouse.db import connect
 
 ACCOUNT = "123456789012"  # moto's default account

@@ -12,7 +12,7 @@ import duckdb
 
 from agent.config import Config, parse_config
 from tools.query import DuckDBEngine
-from tools.spend import SpendQuery, spend
+from tools.spend.engine import SpendQuery, spend
 from tools.vtags.allocate import ensure_allocation
 
 __all__ = ["Row", "add_rows", "allocate", "config_of", "spend_by", "values_of"]

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import duckdb
 
-from agent.config import Config
 from guardrails.approvals import Ledger
 from guardrails.audit import AuditLog
-from guardrails.store import StateStore
 from tools.query import Engine
+from tools.settings import ToolSettings
+from warehouse.state.store import StateStore
 
 __all__ = ["ToolContext"]
 
@@ -30,7 +30,7 @@ class ToolContext:
     with external file and network access disabled.
     """
 
-    config: Config
+    config: ToolSettings
     store: StateStore
     ledger: Ledger
     audit: AuditLog

@@ -13,10 +13,10 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from agent.errors import FinopsError
 from guardrails.approvals import Proposal, ProposalDraft
 from tools.context import ToolContext
 from tools.registry import ToolRegistry
+from warehouse.errors import FinopsError
 
 __all__ = ["ToolOutcome", "invoke_tool"]
 

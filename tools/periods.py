@@ -17,9 +17,9 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from agent.errors import QueryError
+from warehouse.errors import QueryError
 
-__all__ = ["PERIOD_NAMES", "Period", "resolve_period"]
+__all__ = ["PERIOD_NAMES", "Period", "parse_day", "resolve_period"]
 
 PeriodName = Literal[
     "today",
@@ -109,3 +109,13 @@ def resolve_period(name: str, today: date, last_data_day: date | None = None) ->
     else:
         since, until = _relative(name, as_of)
     return Period(label=name.replace("_", " "), since=since, until=until, as_of=as_of)
+
+
+def parse_day(value: str | None, flag: str) -> date | None:
+    """`--since 2026-11-01` → a date; None stays None; anything else is a clear error."""
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise QueryError(f"invalid {flag} {value!r}; expected YYYY-MM-DD") from None

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Literal
 
-from agent.errors import QueryError
 from warehouse.engines import DuckDBEngine, Engine, transpile
+from warehouse.errors import QueryError
 from warehouse.schema import focus_columns
 
 if TYPE_CHECKING:

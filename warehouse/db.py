@@ -8,7 +8,7 @@ from pathlib import Path
 
 import duckdb
 
-from agent.errors import ConfigError
+from warehouse.errors import ConfigError
 from warehouse.migrations import migrate
 
 __all__ = ["connect", "open_with_retry", "resolve_warehouse_path"]

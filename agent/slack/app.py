@@ -33,8 +33,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from agent.context import AppContext
-from agent.errors import ConfigError
-from agent.runtime import Runtime
+from agent.runtime.runner import Runtime
 from agent.slack.blocks import APPROVE_ID, REJECT_ID, REJECT_MODAL_ID, text_blocks
 from agent.slack.cards import (
     handle_approve,
@@ -48,6 +47,7 @@ from agent.slack.rbac import Access, RateLimiter
 from agent.slack.secrets import SlackTokens, load_tokens
 from agent.slack.services import Services, TrackingExecutor
 from agent.slack.state import SlackState
+from warehouse.errors import ConfigError
 
 __all__ = ["SlackApp", "build_slack_app"]
 

@@ -10,8 +10,8 @@ import json
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from agent.render import money
 from guardrails.approvals import Proposal
+from warehouse.format import money
 
 __all__ = [
     "APPROVE_ID",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from tools.forecast_path import ForecastPath
+from tools.forecast.path import ForecastPath
 
 __all__ = [
     "Chart",

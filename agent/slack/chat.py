@@ -19,14 +19,14 @@ from typing import Any
 from langchain_core.messages import HumanMessage, ToolMessage
 from slack_sdk.errors import SlackApiError
 
-from agent.errors import FinopsError
-from agent.runtime import AskResult, Runtime
+from agent.runtime.runner import AskResult, Runtime
 from agent.slack.blocks import answer_blocks, spend_data, text_blocks
 from agent.slack.charts import chart_for, forecast_data
 from agent.slack.rbac import Principal, ScopeRefusal, check_question, scoped_registry
 from agent.slack.services import Services
-from tools.forecast_path import ForecastPath, forecast_path
-from tools.spend import SpendQuery, spend
+from tools.forecast.path import ForecastPath, forecast_path
+from tools.spend.engine import SpendQuery, spend
+from warehouse.errors import FinopsError
 
 __all__ = ["handle_message", "thread_id_for"]
 

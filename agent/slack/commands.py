@@ -1,12 +1,12 @@
 """`/finops` in Slack, with the CLI's semantics: `spend …`, `sweep`, `budgets`, `anomalies`,
 `proposals`, `savings`, `help`.
 
-Each subcommand calls the same functions as its CLI command (`tools.spend.spend`,
-`tools.sweep.run_sweep`, `tools.budgets.budget_status`, `tools.anomalies.run_detection`, the
-ledger, `tools.savings.build_report`) and answers with the same figures: currency, period and
-scope on each. The reply goes to the command's `response_url` (visible to the caller only).
-Roles: viewers read (a scoped viewer only `spend`, held to their scope, and `help`); `sweep`
-needs analyst or above. Every refusal is audited.
+Each subcommand calls the same functions as its CLI command (`tools.spend.engine.spend`,
+`tools.sweep.service.run_sweep`, `tools.budgets.service.budget_status`,
+`tools.anomalies.service.run_detection`, the ledger, `tools.savings.service.build_report`) and
+answers with the same figures: currency, period and scope on each. The reply goes to the
+command's `response_url` (visible to the caller only). Roles: viewers read (a scoped viewer only
+`spend`, held to their scope, and `help`); `sweep` needs analyst or above. Every refusal is audited.
 """
 
 from __future__ import annotations
@@ -17,17 +17,17 @@ from collections.abc import Callable
 from datetime import date
 from typing import Any, NoReturn
 
-from agent.cli_options import parse_day
-from agent.errors import FinopsError, QueryError
-from agent.render import money
 from agent.slack.blocks import answer_blocks, text_blocks
 from agent.slack.rbac import Principal
 from agent.slack.services import Services
-from tools.anomalies import run_detection
-from tools.budgets import budget_status
+from tools.anomalies.service import run_detection
+from tools.budgets.service import budget_status
 from tools.context import ToolContext
-from tools.spend import SpendQuery, parse_filter, spend
-from tools.sweep import run_sweep
+from tools.periods import parse_day
+from tools.spend.engine import SpendQuery, parse_filter, spend
+from tools.sweep.service import run_sweep
+from warehouse.errors import FinopsError, QueryError
+from warehouse.format import money
 
 __all__ = ["HELP", "run_command"]
 
@@ -152,7 +152,7 @@ def _proposals(ctx: ToolContext, args: list[str]) -> str:
 def _savings(ctx: ToolContext, args: list[str]) -> str:
     ns = _parse("savings", args, "--by", "--status")
     try:
-        from tools.savings import build_report
+        from tools.savings.service import build_report
     except ImportError:
         return "Realized savings are not available in this installation."
     r = build_report(ctx, by=(ns.by or "owner").lower(), status=ns.status)

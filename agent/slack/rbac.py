@@ -22,11 +22,11 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from agent.errors import FinopsError
 from agent.slack.config import ROLE_RANK, RoleGrant, SlackConfig
 from tools.context import ToolContext
 from tools.registry import ToolRegistry, ToolSpec
-from tools.spend import parse_filter
+from tools.spend.engine import parse_filter
+from warehouse.errors import FinopsError
 
 __all__ = [
     "Access",

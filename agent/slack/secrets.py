@@ -13,8 +13,8 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, SecretStr
 
-from agent.errors import ConfigError
 from agent.slack.config import SlackConfig
+from warehouse.errors import ConfigError
 
 __all__ = ["SlackTokens", "load_tokens"]
 

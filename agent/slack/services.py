@@ -22,7 +22,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from agent.config import Config
-from agent.runtime import Runtime
+from agent.runtime.runner import Runtime
 from agent.slack.config import SlackConfig
 from agent.slack.rbac import Access, RateLimiter
 from agent.slack.state import SlackState

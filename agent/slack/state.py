@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from guardrails.store import StateStore, utc_text
+from warehouse.state.store import StateStore, utc_text
 
 __all__ = ["CardRef", "SlackState"]
 

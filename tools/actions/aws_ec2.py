@@ -17,8 +17,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
-from agent.errors import QueryError
-from tools.vtags.tagback_models import CloudSettings
+from warehouse.cloud import CloudSettings
+from warehouse.errors import QueryError
 
 __all__ = [
     "ActionError",

@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 from botocore.waiter import WaiterModel, create_waiter_with_client
 
 from tools.actions.aws_ec2 import ActionError
-from tools.vtags.tagback_models import CloudSettings
+from warehouse.cloud import CloudSettings
 
 __all__ = [
     "DbLive",

@@ -31,7 +31,8 @@ from urllib3.exceptions import HTTPError
 
 from tools.actions.aws_ec2 import ActionError
 from tools.vtags.tagback_k8s import context_for
-from tools.vtags.tagback_models import CloudSettings, Skip
+from tools.vtags.tagback_models import Skip
+from warehouse.cloud import CloudSettings
 from warehouse.inventory.config import KubeContext
 from warehouse.inventory.k8s_api import connect_cluster
 from warehouse.inventory.k8s_usage import quantity

@@ -19,7 +19,7 @@ from tools.actions.config import ActionsConfig, actions_settings
 from tools.context import ToolContext
 from tools.optimize.config import OptimizeConfig, settings
 from tools.optimize.inventory import bills
-from tools.spend import data_range
+from tools.spend.engine import data_range
 
 __all__ = ["blast_radius", "exceeds", "protected", "run_rates"]
 

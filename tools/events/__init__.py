@@ -11,7 +11,7 @@ Modules: `config` (strict config sections), `model` (one event line), `batch` (a
 priced rows, atomic), `storage` (warehouse tables and the append path), `rollup` (FOCUS rows),
 `detector` (in-memory windows and tasks), `norms` (per-agent norms from the warehouse), `rules`
 (burn-rate rules), `flags` (flags and proposals), `alerts` (flags as owner alerts through
-`tools.notify`), `keys` (provider admin APIs), `actions` (the agent tools and the
+`tools.notify.service`), `keys` (provider admin APIs), `actions` (the agent tools and the
 `disable_api_key` action), `service` (the pipeline), `app` (HTTP), `server` (uvicorn with graceful
 shutdown).
 """

@@ -1,4 +1,4 @@
-"""Runaway flags as owner alerts (`tools.notify`), delivered off the flush path.
+"""Runaway flags as owner alerts (`tools.notify.service`), delivered off the flush path.
 
 A flag opening sends a `trigger` alert of kind `runaway_agent` to the routes matching the agent's
 team (`notify.routes`, e.g. `kind: runaway_agent`), its resolution a `resolve` alert with the
@@ -17,10 +17,10 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
-from guardrails.store import StateStore
 from tools.events.flags import Flag
-from tools.notify import Alert, Figure, send
-from tools.notify_config import NotifyConfig
+from tools.notify.config import NotifyConfig
+from tools.notify.service import Alert, Figure, send
+from warehouse.state.store import StateStore
 
 __all__ = ["AlertWorker", "flag_alert"]
 
@@ -87,7 +87,7 @@ def flag_alert(flag: Flag, event: Literal["trigger", "resolve"], now: datetime) 
 
 
 class AlertWorker:
-    """Delivers flag alerts through `tools.notify.send` on a background thread."""
+    """Delivers flag alerts through `tools.notify.service.send` on a background thread."""
 
     def __init__(
         self, config: NotifyConfig, store: StateStore, clock: Callable[[], datetime]

@@ -7,7 +7,7 @@ has been false for `resolve_after_minutes`. Opening a flag is audited and, with
 runaway spend went through; an undecided proposal for the very same action (same hash) is reused,
 never duplicated. Nothing here touches a key: only an approved proposal's action does.
 
-The table is state migration 9 (`guardrails/store.py`), applied when the store opens.
+The table is state migration 9 (`warehouse/state/store.py`), applied when the store opens.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, Field, ValidationError
 
-from agent.config import Config
 from guardrails.approvals import Ledger, Proposal, ProposalDraft, action_hash
 from guardrails.audit import AuditLog
-from guardrails.store import StateStore, utc_text
 from tools.events.config import RunawayConfig
 from tools.events.keys import KeyRef, disable_key_draft
 from tools.events.rules import Finding
+from tools.settings import ToolSettings
+from warehouse.state.store import StateStore, utc_text
 
 __all__ = [
     "Flag",
@@ -124,7 +124,7 @@ class FlagBook:
         self,
         store: StateStore,
         audit: AuditLog,
-        config: Config,
+        config: ToolSettings,
         rules: RunawayConfig,
         proposer: Proposer | None,
         on_change: FlagHook | None = None,

@@ -27,9 +27,9 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from agent.config import Config
-from agent.errors import FinopsError
 from guardrails.approvals import ProposalDraft
+from tools.settings import ToolSettings
+from warehouse.errors import FinopsError
 from warehouse.ingest.provider_api import ANTHROPIC_VERSION
 
 __all__ = ["AdminKeys", "KeyApiError", "KeyRef", "disable_key_draft"]
@@ -77,7 +77,7 @@ class AdminKeys:
 
     def __init__(
         self,
-        config: Config,
+        config: ToolSettings,
         environ: Mapping[str, str] | None = None,
         http: httpx.Client | None = None,
     ) -> None:
@@ -167,7 +167,7 @@ def _rollback(ref: KeyRef, agent_id: str, base_url: str) -> str:
 def disable_key_draft(
     ref: KeyRef,
     *,
-    config: Config,
+    config: ToolSettings,
     agent_id: str,
     team: str | None,
     burn_rate_per_hour: Decimal,

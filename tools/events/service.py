@@ -28,9 +28,7 @@ from typing import Any
 import duckdb
 from pydantic import BaseModel
 
-from agent.config import Config
 from guardrails.audit import AuditLog
-from guardrails.store import StateStore
 from tools.events.batch import BatchRejected, PricedBatch, Pricer, Window, read_batch
 from tools.events.config import EventsConfig, RunawayConfig
 from tools.events.detector import Detector, TaskState
@@ -39,7 +37,9 @@ from tools.events.norms import AgentNorm, load_norms
 from tools.events.rollup import price_row
 from tools.events.rules import evaluate
 from tools.events.storage import append, ensure_tables, record_tasks
+from tools.settings import ToolSettings
 from warehouse.ingest.ai_common import PriceTable, load_price_table
+from warehouse.state.store import StateStore
 
 __all__ = ["Accepted", "EventService", "FlushReport"]
 
@@ -72,7 +72,7 @@ class FlushReport(BaseModel):
     error: str | None = None
 
 
-def _section(config: Config, name: str, default: Any) -> Any:
+def _section(config: ToolSettings, name: str, default: Any) -> Any:
     return getattr(config, name, None) or default
 
 
@@ -82,7 +82,7 @@ class EventService:
     def __init__(
         self,
         *,
-        config: Config,
+        config: ToolSettings,
         open_warehouse: Callable[[], duckdb.DuckDBPyConnection],
         store: StateStore,
         clock: Callable[[], datetime],

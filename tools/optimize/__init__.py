@@ -7,7 +7,7 @@
 * `tools.optimize.commitments` — Savings Plan / reservation coverage of the steady on-demand
   baseline, and under-used commitments from the FOCUS commitment columns;
 * `tools.optimize.engine` — one run (`recommend`), protection (`finops:protected=true`), totals;
-* `tools.optimize.tool` — the `optimization_findings` read tool.
+* `tools.optimize.agent_tools` — the `optimization_findings` read tool.
 
 Every finding carries its evidence (metric, statistic, window, value, threshold), the owner
 (`vtag:team` when defined), the billed monthly run rate, and a saving whose `source` says whether

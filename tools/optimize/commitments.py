@@ -29,11 +29,11 @@ from decimal import Decimal
 
 import numpy as np
 
-from agent.config import Config
 from tools.optimize.common import money
 from tools.optimize.config import TERM_MONTHS, CommitmentProduct, OptimizeConfig
 from tools.optimize.models import MONTH_HOURS, Evidence, Finding, Saving, finding_id
 from tools.query import Engine, cost_expression, literal, transpile
+from tools.settings import ToolSettings
 
 __all__ = ["SOURCES", "commitment_findings", "underused_findings"]
 
@@ -149,7 +149,7 @@ class _Baseline:
 
 def _baseline(
     engine: Engine,
-    config: Config,
+    config: ToolSettings,
     cfg: OptimizeConfig,
     product: CommitmentProduct,
     findings: Sequence[Finding],
@@ -223,7 +223,7 @@ def _coverage_details(
 
 def _coverage_finding(
     engine: Engine,
-    config: Config,
+    config: ToolSettings,
     cfg: OptimizeConfig,
     product: CommitmentProduct,
     findings: Sequence[Finding],
@@ -268,7 +268,7 @@ def _coverage_finding(
 
 def commitment_findings(
     engine: Engine,
-    config: Config,
+    config: ToolSettings,
     cfg: OptimizeConfig,
     findings: Sequence[Finding],
     until: date,
@@ -306,7 +306,7 @@ class _Commitment:
 
 
 def underused_findings(
-    engine: Engine, config: Config, cfg: OptimizeConfig, until: date
+    engine: Engine, config: ToolSettings, cfg: OptimizeConfig, until: date
 ) -> list[Finding]:
     """Commitments whose Used share of EffectiveCost is below the configured utilization."""
     c = cfg.commitments

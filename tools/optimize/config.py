@@ -1,6 +1,7 @@
 """`optimize:` in finops.yaml — idle rules, rightsizing, Kubernetes requests and commitments.
 
-A leaf module (pydantic and `agent.errors` only) so `agent.config` can import it without a cycle.
+A leaf module (pydantic and `warehouse.errors` only) so `agent.config` can import it without a
+cycle.
 Every default names its source in the field's description; `tools.optimize` documents the method.
 """
 
@@ -11,7 +12,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from agent.errors import ConfigError
+from warehouse.errors import ConfigError
 
 __all__ = [
     "DEFAULT_PRODUCTS",

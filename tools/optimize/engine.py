@@ -13,8 +13,6 @@ from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
 
-from agent.config import Config
-from agent.errors import QueryError
 from tools.context import ToolContext
 from tools.optimize.commitments import commitment_findings, underused_findings
 from tools.optimize.common import Inputs
@@ -35,7 +33,9 @@ from tools.optimize.models import KINDS, Finding, OptimizationReport, Skipped
 from tools.optimize.prices import price_table
 from tools.optimize.rightsize import rightsize_instance
 from tools.query import Engine
-from tools.spend import data_range
+from tools.settings import ToolSettings
+from tools.spend.engine import data_range
+from warehouse.errors import QueryError
 
 __all__ = ["METRICS", "is_protected", "recommend", "recommend_on"]
 
@@ -64,7 +64,7 @@ def is_protected(r: Resource, bill: Bill | None, cfg: OptimizeConfig) -> str | N
     return None
 
 
-def _load(engine: Engine, config: Config, cfg: OptimizeConfig) -> Inputs:
+def _load(engine: Engine, config: ToolSettings, cfg: OptimizeConfig) -> Inputs:
     resources = load_resources(engine)
     util_until = utilization_until(engine)
     _, bills_until = data_range(engine)
@@ -171,7 +171,7 @@ def _total(findings: Sequence[Finding]) -> Decimal:
 
 
 def recommend_on(
-    engine: Engine, config: Config, cfg: OptimizeConfig, kind: str | None = None
+    engine: Engine, config: ToolSettings, cfg: OptimizeConfig, kind: str | None = None
 ) -> OptimizationReport:
     """Every finding of `kind` (idle, rightsize, commitment; None = all), biggest saving first."""
     if kind is not None and kind not in KINDS:

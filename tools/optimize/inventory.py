@@ -14,10 +14,10 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from agent.config import Config
 from tools.optimize.config import OptimizeConfig
 from tools.optimize.models import MONTH_HOURS
 from tools.query import Engine, cost_expression, from_clause, literal, transpile, weighted
+from tools.settings import ToolSettings
 
 __all__ = [
     "Bill",
@@ -212,7 +212,7 @@ def json_path(key: str) -> str:
 
 
 def bills(
-    engine: Engine, config: Config, cfg: OptimizeConfig, start: date, end: date
+    engine: Engine, config: ToolSettings, cfg: OptimizeConfig, start: date, end: date
 ) -> dict[str, Bill]:
     """ResourceId → its bills in [start, end], for the resources in the inventory."""
     cost = cost_expression(cfg.metric, config.reporting_currency, config.fx_rates)
@@ -235,7 +235,7 @@ def bills(
 
 
 def owners(
-    engine: Engine, config: Config, cfg: OptimizeConfig, start: date, end: date
+    engine: Engine, config: ToolSettings, cfg: OptimizeConfig, start: date, end: date
 ) -> dict[str, str]:
     """ResourceId → the owner virtual tag's value carrying most of its cost (not the default),
     for every inventoried resource.
@@ -250,7 +250,7 @@ def owners(
 
 def top_vtag_values(
     engine: Engine,
-    config: Config,
+    config: ToolSettings,
     vtag_name: str,
     metric: str,
     start: date,

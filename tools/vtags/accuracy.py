@@ -16,9 +16,9 @@ from pathlib import Path
 import duckdb
 from pydantic import BaseModel
 
-from agent.config import Config
-from agent.errors import QueryError
+from tools.settings import ToolSettings
 from tools.vtags.report import PROVENANCES
+from warehouse.errors import QueryError
 
 __all__ = ["AccuracyResult", "Truth", "load_truth", "score"]
 
@@ -84,7 +84,7 @@ def _ratio(a: Decimal, b: Decimal) -> Decimal | None:
 
 def score(
     con: duckdb.DuckDBPyConnection,
-    config: Config,
+    config: ToolSettings,
     vtag: str,
     truth: Truth,
     *,

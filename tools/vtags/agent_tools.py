@@ -8,7 +8,6 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from agent.errors import QueryError
 from guardrails.approvals import Proposal, ProposalDraft
 from tools.context import ToolContext
 from tools.registry import REGISTRY, ActionSpec
@@ -23,6 +22,7 @@ from tools.vtags.report import (
     explain,
 )
 from tools.vtags.sql import filter_sql
+from warehouse.errors import QueryError
 
 __all__ = ["CandidatesArgs", "CoverageArgs", "ExplainArgs", "RuleArgs", "rule_yaml"]
 
@@ -145,7 +145,9 @@ def add_tag_rule(ctx: ToolContext, args: RuleArgs) -> ProposalDraft:
         raise QueryError("there is no finops.yaml to change")
     old = path.read_text(encoding="utf-8")
     entry = rule_yaml(args.rule)
-    new = add_rule_text(old, args.vtag, entry, position=args.position, source=str(path))
+    new = add_rule_text(
+        old, args.vtag, entry, schema=type(ctx.config), position=args.position, source=str(path)
+    )
     where = "last" if args.position is None else f"at position {args.position}"
     return ProposalDraft(
         action="add_tag_rule",
@@ -179,7 +181,7 @@ def _new_text(ctx: ToolContext, proposal: Proposal) -> tuple[str, str]:
     p = proposal.params
     # the ledger stores params with sorted keys: rebuild the rule in its reviewed key order
     rule = rule_yaml(Rule.model_validate(p["rule"]))
-    new = add_rule_text(old, p["vtag"], rule, position=p["position"])
+    new = add_rule_text(old, p["vtag"], rule, schema=type(ctx.config), position=p["position"])
     return old, new
 
 
@@ -201,7 +203,9 @@ def _precheck(ctx: ToolContext, proposal: Proposal) -> str | None:
 def _apply(ctx: ToolContext, proposal: Proposal) -> dict[str, Any]:
     assert ctx.config_path is not None
     _, new = _new_text(ctx, proposal)
-    backup = apply_text(ctx.config_path, proposal.params["base_sha256"], new, ctx.clock())
+    backup = apply_text(
+        ctx.config_path, proposal.params["base_sha256"], new, ctx.clock(), type(ctx.config)
+    )
     return {
         "config": str(ctx.config_path),
         "backup": str(backup),

@@ -34,9 +34,8 @@ from datetime import UTC, datetime
 import duckdb
 from pydantic import BaseModel
 
-from agent.config import Config
-from agent.errors import QueryError
 from tools.query import DuckDBEngine, Engine, cost_expression, literal
+from tools.settings import ToolSettings
 from tools.vtags.definitions import SharedRule, VirtualTag
 from tools.vtags.freshness import FINGERPRINT_SQL, fingerprint_of
 from tools.vtags.inference import guess_sql
@@ -47,6 +46,7 @@ from tools.vtags.sql import (
     shared_sql,
     sources_sql,
 )
+from warehouse.errors import QueryError
 
 __all__ = [
     "ALLOCATION_VERSION",
@@ -86,7 +86,7 @@ class BuildResult(BaseModel):
     built_at: datetime | None
 
 
-def definitions_sha(config: Config) -> str:
+def definitions_sha(config: ToolSettings) -> str:
     """A fingerprint of everything that changes allocation results."""
     doc = {
         "version": ALLOCATION_VERSION,
@@ -119,7 +119,7 @@ def allocation_state(warehouse: Warehouse) -> dict[str, str] | None:
 
 def ensure_allocation(
     con: Warehouse,
-    config: Config,
+    config: ToolSettings,
     *,
     force: bool = False,
     on_step: Step | None = None,
@@ -360,7 +360,9 @@ def _run(engine: Engine, statements: Sequence[str]) -> None:
         engine.execute(statement)
 
 
-def build_allocation(con: Warehouse, config: Config, *, on_step: Step | None = None) -> BuildResult:
+def build_allocation(
+    con: Warehouse, config: ToolSettings, *, on_step: Step | None = None
+) -> BuildResult:
     """Recompute every virtual tag over the whole history, in one transaction (on DuckDB; on
     Spark the views are replaced together, see `SparkEngine.transaction`)."""
     engine = _engine(con)

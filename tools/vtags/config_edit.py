@@ -1,7 +1,8 @@
 """Changing `finops.yaml` safely: add a virtual-tag rule, show the diff, apply atomically.
 
 The edit is round-trip (ruamel.yaml keeps comments, order and style), validated as a whole config
-before anything is written, and applied only if the file is byte-for-byte the one the diff was
+(by the schema of the running config, passed in) before anything is written, and applied only if
+the file is byte-for-byte the one the diff was
 computed from. The old file is kept beside the new one (`finops.yaml.<UTC time>.bak`).
 """
 
@@ -20,8 +21,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError as RoundTripError
 
-from agent.config import parse_config
-from agent.errors import ConfigError, QueryError
+from warehouse.errors import ConfigError, QueryError
+from warehouse.settings import Strict, parse_settings
 
 __all__ = ["add_rule_text", "apply_text", "sha256_text", "unified_diff"]
 
@@ -38,21 +39,27 @@ def _round_trip() -> YAML:
     return rt
 
 
-def _validate(text: str, source: str) -> None:
+def _validate(text: str, source: str, schema: type[Strict]) -> None:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: invalid YAML: {exc}") from None
-    parse_config(data, source)
+    parse_settings(schema, data, source)
 
 
 def add_rule_text(
-    text: str, vtag: str, rule: dict[str, Any], *, position: int | None = None, source: str = ""
+    text: str,
+    vtag: str,
+    rule: dict[str, Any],
+    *,
+    schema: type[Strict],
+    position: int | None = None,
+    source: str = "",
 ) -> str:
     """The config text with `rule` inserted into `virtual_tags.<vtag>.rules` (at `position`,
     default last), validated as a whole; raises ConfigError/QueryError and changes nothing."""
     where = source or "finops.yaml"
-    _validate(text, where)
+    _validate(text, where, schema)
     rt = _round_trip()
     try:
         doc = rt.load(text)
@@ -75,7 +82,7 @@ def add_rule_text(
     out = io.StringIO()
     rt.dump(doc, out)
     new_text = out.getvalue()
-    _validate(new_text, f"{where} with the new rule")
+    _validate(new_text, f"{where} with the new rule", schema)
     return new_text
 
 
@@ -87,13 +94,15 @@ def unified_diff(old: str, new: str, name: str = "finops.yaml") -> str:
     )
 
 
-def apply_text(path: Path, expected_sha256: str, new_text: str, now: datetime) -> Path:
+def apply_text(
+    path: Path, expected_sha256: str, new_text: str, now: datetime, schema: type[Strict]
+) -> Path:
     """Replace `path` with `new_text` atomically if it still hashes to `expected_sha256`;
     return the backup of the old file."""
     current = path.read_text(encoding="utf-8")
     if sha256_text(current) != expected_sha256:
         raise QueryError(f"{path} changed since this proposal was made; propose the change again")
-    _validate(new_text, str(path))
+    _validate(new_text, str(path), schema)
     backup = path.with_name(f"{path.name}.{now:%Y%m%dT%H%M%SZ}.bak")
     backup.write_text(current, encoding="utf-8")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

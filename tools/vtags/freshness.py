@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 
-from agent.config import Config
-from agent.errors import QueryError
 from tools.query import Engine
+from tools.settings import ToolSettings
+from warehouse.errors import QueryError
 
 __all__ = ["FINGERPRINT_SQL", "fingerprint_of", "require_fresh"]
 
@@ -25,7 +25,7 @@ def fingerprint_of(row: tuple[object, ...] | None) -> str:
     return json.dumps([None if v is None else str(v) for v in (row or ())])
 
 
-def require_fresh(engine: Engine, config: Config) -> None:
+def require_fresh(engine: Engine, config: ToolSettings) -> None:
     """Raise QueryError unless `vtag_alloc` was built from these definitions and this data."""
     from tools.vtags.allocate import definitions_sha
 

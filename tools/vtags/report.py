@@ -14,10 +14,10 @@ from typing import Literal
 import duckdb
 from pydantic import BaseModel
 
-from agent.config import Config
-from agent.errors import QueryError
 from tools.query import literal
+from tools.settings import ToolSettings
 from tools.vtags.definitions import VirtualTag
+from warehouse.errors import QueryError
 
 __all__ = [
     "PROVENANCES",
@@ -37,7 +37,7 @@ PROVENANCES = ("tag", "rule", "inferred", "shared", "default")
 _D0 = Decimal(0)
 
 
-def _vtag(config: Config, name: str) -> VirtualTag:
+def _vtag(config: ToolSettings, name: str) -> VirtualTag:
     vt = config.virtual_tags.get(name)
     if vt is None:
         valid = ", ".join(sorted(config.virtual_tags)) or "none defined"
@@ -91,7 +91,7 @@ class CoverageResult(BaseModel):
 
 def coverage(
     con: duckdb.DuckDBPyConnection,
-    config: Config,
+    config: ToolSettings,
     *,
     since: date | None = None,
     until: date | None = None,
@@ -151,7 +151,7 @@ class ExplainResult(BaseModel):
     decisions: list[TagDecision]
 
 
-def explain(con: duckdb.DuckDBPyConnection, config: Config, resource: str) -> ExplainResult:
+def explain(con: duckdb.DuckDBPyConnection, config: ToolSettings, resource: str) -> ExplainResult:
     """Why each virtual tag has its value for a resource (by ResourceId, else ResourceName)."""
     keys = con.execute(
         "SELECT k, ProviderName, SubAccountName, ServiceName, ResourceId, ResourceName, "
@@ -221,7 +221,7 @@ class CandidatesResult(BaseModel):
 
 
 def candidates(
-    con: duckdb.DuckDBPyConnection, config: Config, vtag: str, *, top: int = 20
+    con: duckdb.DuckDBPyConnection, config: ToolSettings, vtag: str, *, top: int = 20
 ) -> CandidatesResult:
     """The largest unallocated spend of a virtual tag, with the best guess below threshold."""
     _vtag(config, vtag)
@@ -267,7 +267,7 @@ def candidates(
 
 def export(
     con: duckdb.DuckDBPyConnection,
-    config: Config,
+    config: ToolSettings,
     path: Path,
     *,
     file_format: Literal["csv", "parquet"] | None = None,

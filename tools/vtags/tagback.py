@@ -26,7 +26,6 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from agent.errors import QueryError
 from guardrails.approvals import Proposal, ProposalDraft
 from tools.context import ToolContext
 from tools.registry import REGISTRY, ActionSpec
@@ -42,6 +41,7 @@ from tools.vtags.tagback_models import (
     settings_for,
 )
 from tools.vtags.tagback_plan import PUSHED, make_plan, select_candidates
+from warehouse.errors import QueryError
 
 __all__ = [
     "ACTION",

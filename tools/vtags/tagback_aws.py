@@ -36,8 +36,9 @@ from typing import Any, Literal
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from agent.errors import QueryError
-from tools.vtags.tagback_models import Candidate, CloudSettings, Live, Skip, TagBackError
+from tools.vtags.tagback_models import Candidate, Live, Skip, TagBackError
+from warehouse.cloud import CloudSettings
+from warehouse.errors import QueryError
 
 __all__ = ["AWS", "AwsBackend", "arn_for"]
 

@@ -36,8 +36,9 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from urllib3.exceptions import HTTPError
 
-from agent.errors import QueryError
-from tools.vtags.tagback_models import Candidate, CloudSettings, Live, Skip, TagBackError
+from tools.vtags.tagback_models import Candidate, Live, Skip, TagBackError
+from warehouse.cloud import CloudSettings
+from warehouse.errors import QueryError
 
 __all__ = ["KUBERNETES", "K8sBackend", "label_key_problem", "label_value_ok", "locate"]
 

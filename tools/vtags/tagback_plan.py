@@ -17,9 +17,10 @@ from typing import Any
 
 import duckdb
 
-from agent.errors import QueryError
 from tools.vtags.definitions import VirtualTag
-from tools.vtags.tagback_models import Backend, Candidate, Change, CloudSettings, Plan, Skip
+from tools.vtags.tagback_models import Backend, Candidate, Change, Plan, Skip
+from warehouse.cloud import CloudSettings
+from warehouse.errors import QueryError
 
 __all__ = ["PUSHED", "make_plan", "select_candidates"]
 

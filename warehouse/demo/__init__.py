@@ -3,8 +3,8 @@
 Why: allocation, anomaly detection, idle and rightsizing findings, commitment advice and runaway-
 agent alerts all need data where the right answer is known. `generate` writes a seeded,
 reproducible company whose answers are recorded in `ground_truth.json`, so evals can score the
-agent and `finops demo` can show something real without any cloud account. `build_demo` then
-ingests the files through the normal path (`resolve_inputs` + `run_ingest`, format `focus`, one
+agent and `finops demo` can show something real without any cloud account. `agent.demo.build`
+then ingests the files through the normal path (`resolve_inputs` + `run_ingest`, format `focus`, one
 source per provider: `demo-aws`, `demo-azure`, …).
 
 Files written into `out_dir` (one FOCUS parquet per provider with all 57 FOCUS 1.2 columns in the
@@ -60,39 +60,34 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import BaseModel
 
-from agent.config import Config
 from warehouse.demo.catalog import OWNERSHIP_TAG_KEYS, PROVIDERS, TEAMS, WORKLOADS
 from warehouse.demo.company import focus_arrow_schema, generate_rows, utilization_table
-from warehouse.demo.resources import load_demo_inventory
 from warehouse.demo.scale import write_scale
 from warehouse.demo.truth import ground_truth
-from warehouse.demo.usage import build_demo_usage
-from warehouse.ingest import IngestReport, resolve_inputs, run_ingest
 
 __all__ = [
+    "DEMO_CONFIG",
     "DEMO_END",
     "DEMO_SEED",
     "OWNERSHIP_TAG_KEYS",
     "TEAMS",
     "DemoFile",
     "DemoManifest",
-    "DemoResult",
-    "build_demo",
     "focus_arrow_schema",
     "generate",
     "write_scale",
 ]
 
+DEMO_CONFIG = Path(__file__).resolve().parent / "finops.yaml"
+"""The demo company's `finops.yaml` (virtual tags, budgets, schedule) `finops demo` installs."""
 DEMO_END = date(2026, 11, 27)
 DEMO_SEED = 7
 MIN_DAYS = 30
@@ -124,17 +119,6 @@ class DemoManifest(BaseModel):
     @property
     def rows(self) -> int:
         return sum(f.rows for f in self.files)
-
-
-class DemoResult(BaseModel):
-    """What `build_demo` did: the manifest and one ingest report per provider file."""
-
-    manifest: DemoManifest
-    reports: list[IngestReport]
-
-    @property
-    def rows(self) -> int:
-        return sum(r.rows for r in self.reports)
 
 
 def _sha256(path: Path) -> str:
@@ -190,32 +174,3 @@ def generate(
         utilization_rows=util.num_rows,
         ground_truth_path=truth_path,
     )
-
-
-def build_demo(
-    con: duckdb.DuckDBPyConnection,
-    config: Config,
-    out_dir: Path,
-    *,
-    seed: int = DEMO_SEED,
-    end: date = DEMO_END,
-    days: int = 90,
-    on_file: Callable[[DemoFile], None] | None = None,
-) -> DemoResult:
-    """Generate the demo company into `out_dir`, then ingest each provider file as `demo-<key>`.
-
-    One ingest (one transaction) per provider file, through the same path as `finops ingest`;
-    `on_file` is called after each one (for a progress bar). Re-running replaces the same
-    billing periods of each `demo-*` source.
-    """
-    manifest = generate(out_dir, seed=seed, end=end, days=days)
-    reports = []
-    for f in manifest.files:
-        files = resolve_inputs([str(f.path)], out_dir)
-        reports.append(run_ingest(con, files, config=config, fmt="focus", source=f.source))
-        if on_file:
-            on_file(f)
-    build_demo_usage(con, config, out_dir, start=manifest.start, end=manifest.end, seed=seed)
-    collected = datetime.combine(manifest.end + timedelta(days=1), time())
-    load_demo_inventory(con, out_dir, collected_at=collected)
-    return DemoResult(manifest=manifest, reports=reports)

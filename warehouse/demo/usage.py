@@ -22,12 +22,9 @@ import csv
 from datetime import date, timedelta
 from pathlib import Path
 
-import duckdb
 import numpy as np
 from pydantic import BaseModel
 
-from agent.config import Config
-from tools.usage_csv import UsageLoadResult, load_usage_csv
 from warehouse.demo.catalog import WORKLOADS
 
 __all__ = [
@@ -35,7 +32,6 @@ __all__ = [
     "TEAM_REQUESTS",
     "USAGE_SOURCE",
     "DemoUsage",
-    "build_demo_usage",
     "write_demo_usage",
 ]
 
@@ -128,17 +124,3 @@ def write_demo_usage(path: Path, *, start: date, end: date, seed: int) -> DemoUs
         tasks={a: sum(s) for a, s in tasks.items()},
         requests={t: sum(s) for t, s in requests.items()},
     )
-
-
-def build_demo_usage(
-    con: duckdb.DuckDBPyConnection,
-    config: Config,
-    out_dir: Path,
-    *,
-    start: date,
-    end: date,
-    seed: int,
-) -> UsageLoadResult:
-    """Write `out_dir/usage.csv` and load it as source `demo-usage` (a rerun replaces it)."""
-    usage = write_demo_usage(out_dir / "usage.csv", start=start, end=end, seed=seed)
-    return load_usage_csv(con, usage.path, config=config, source=USAGE_SOURCE)

@@ -18,8 +18,8 @@ from typing import Any, Protocol, runtime_checkable
 import sqlglot
 from sqlglot import exp
 
-from agent.errors import QueryError
 from warehouse.engines.dialects import dialect_for, rewrite_for
+from warehouse.errors import QueryError
 
 __all__ = ["Engine", "Params", "bind", "render", "transpile"]
 

@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlglot import exp
 
-from agent.errors import ConfigError, QueryError
 from warehouse.engines.base import Params, bind, render
+from warehouse.errors import ConfigError, QueryError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession

@@ -20,8 +20,8 @@ from typing import Literal
 import duckdb
 from pydantic import BaseModel
 
-from agent.errors import ConfigError
 from warehouse.engines.base import Engine
+from warehouse.errors import ConfigError
 
 __all__ = ["WarehouseURL", "open_engine", "parse_warehouse_url"]
 

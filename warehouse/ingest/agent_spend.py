@@ -19,11 +19,9 @@ from pathlib import Path
 
 import duckdb
 
-from agent.config import Config
-from guardrails.budget import FREE_PROVIDERS
-from guardrails.store import StateStore
 from warehouse.ingest.ai_common import (
     AI_FIELDS,
+    FREE_PROVIDERS,
     ai_columns,
     ai_record,
     load_price_table,
@@ -32,6 +30,8 @@ from warehouse.ingest.base import Connector, LoadContext, LocalFile, Probe, load
 from warehouse.ingest.exprs import Expr, col
 from warehouse.ingest.runner import IngestReport, run_ingest
 from warehouse.ingest.sources import resolve_inputs
+from warehouse.settings import WarehouseSettings
+from warehouse.state.store import StateStore
 
 __all__ = ["SOURCE", "AgentSpendConnector", "agent_spend_records", "sync_agent_spend"]
 
@@ -129,7 +129,7 @@ class AgentSpendConnector(Connector):
 def sync_agent_spend(
     con: duckdb.DuckDBPyConnection,
     store: StateStore,
-    config: Config,
+    config: WarehouseSettings,
     *,
     out_dir: Path,
     days: Sequence[date] | None = None,

@@ -25,13 +25,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from agent.errors import IngestError
+from warehouse.errors import IngestError
 from warehouse.ingest.base import LoadContext
 from warehouse.ingest.exprs import Expr, col, lit, sql, ts, typed
 
 __all__ = [
     "AI_FIELDS",
     "BATCH_FACTOR",
+    "FREE_PROVIDERS",
     "ModelPrice",
     "PriceTable",
     "ai_columns",
@@ -45,6 +46,9 @@ __all__ = [
     "to_int",
     "unpriced_warning",
 ]
+
+FREE_PROVIDERS = frozenset({"offline", "scripted"})
+"""Model providers that cost nothing (the offline planner, scripted test models)."""
 
 MTOK = Decimal(1_000_000)
 BATCH_FACTOR = Decimal("0.5")

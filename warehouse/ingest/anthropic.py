@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from agent.errors import IngestError
+from warehouse.errors import IngestError
 from warehouse.ingest.ai_common import (
     AI_FIELDS,
     BATCH_FACTOR,

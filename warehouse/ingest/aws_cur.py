@@ -23,7 +23,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from agent.errors import IngestError
+from warehouse.errors import IngestError
 from warehouse.ingest.base import (
     Connector,
     LoadContext,

@@ -45,7 +45,7 @@ from importlib import resources
 
 import duckdb
 
-from agent.errors import IngestError
+from warehouse.errors import IngestError
 from warehouse.ingest.base import Connector, LoadContext, LocalFile, Probe, load_csv
 from warehouse.ingest.exprs import Expr, coalesce, col, dec, lit, null, q, sql, ts, typed
 from warehouse.schema import DECIMAL_TYPE

@@ -22,9 +22,9 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from agent.config import Config
-from agent.errors import IngestError
+from warehouse.errors import IngestError
 from warehouse.ingest.exprs import Expr, q
+from warehouse.settings import WarehouseSettings
 
 __all__ = [
     "Connector",
@@ -83,7 +83,7 @@ class LoadContext:
     """Everything a connector may use while loading: the connection, config and options."""
 
     con: duckdb.DuckDBPyConnection
-    config: Config
+    config: WarehouseSettings
     options: Mapping[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     raw_types: dict[str, str] = field(default_factory=dict)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from agent.errors import IngestError
+from warehouse.errors import IngestError
 from warehouse.ingest.base import Connector, LoadContext, LocalFile, Probe, load_csv
 from warehouse.ingest.exprs import Check, Expr, col, dec, lit, null, q, sql, ts, typed
 from warehouse.schema import DECIMAL_TYPE

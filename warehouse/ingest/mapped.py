@@ -44,7 +44,7 @@ from pathlib import Path
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from agent.errors import IngestError
+from warehouse.errors import IngestError
 from warehouse.ingest.base import Connector, LoadContext, LocalFile, Probe, load_csv
 from warehouse.ingest.exprs import Expr, col, json_obj, lit, sql, ts, typed
 from warehouse.schema import MANDATORY_NOT_NULL, focus_columns, focus_names

@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from agent.errors import IngestError
+from warehouse.errors import IngestError
 from warehouse.ingest.ai_common import (
     AI_FIELDS,
     BATCH_FACTOR,

@@ -29,7 +29,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from agent.errors import IngestError
+from warehouse.errors import IngestError
 from warehouse.ingest.ai_common import to_decimal
 from warehouse.ingest.base import (
     Connector,

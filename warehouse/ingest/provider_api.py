@@ -33,9 +33,9 @@ from typing import Any
 
 import httpx
 
-from agent.config import Config
-from agent.errors import IngestError
+from warehouse.errors import IngestError
 from warehouse.ingest.base import LocalFile
+from warehouse.settings import WarehouseSettings
 
 __all__ = [
     "ANTHROPIC_VERSION",
@@ -249,7 +249,7 @@ def pull_provider(
     provider: str,
     *,
     days: int,
-    config: Config,
+    config: WarehouseSettings,
     workdir: Path,
     environ: Mapping[str, str] | None = None,
     http: httpx.Client | None = None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from functools import cache
 
-from agent.errors import IngestError
+from warehouse.errors import IngestError
 from warehouse.ingest.base import Connector, LocalFile, probe
 
 __all__ = ["DETECTION_ORDER", "FORMATS", "detect_format", "get_connector"]

@@ -19,13 +19,13 @@ from typing import Any
 import duckdb
 from pydantic import BaseModel
 
-from agent.config import Config
-from agent.errors import IngestError
+from warehouse.errors import IngestError
 from warehouse.ingest.base import Connector, LoadContext, LocalFile
 from warehouse.ingest.exprs import Expr, cast, dec, q, ts, upper
 from warehouse.ingest.registry import detect_format, get_connector
 from warehouse.ingest.validate import check_currencies, check_mandatory, locate_conversion_error
 from warehouse.schema import DECIMAL_TYPE, MANDATORY_NOT_NULL, focus_columns
+from warehouse.settings import WarehouseSettings
 
 __all__ = ["FileResult", "IngestReport", "PeriodTotal", "run_ingest"]
 
@@ -227,7 +227,7 @@ def run_ingest(
     con: duckdb.DuckDBPyConnection,
     files: Sequence[LocalFile],
     *,
-    config: Config,
+    config: WarehouseSettings,
     fmt: str = "auto",
     source: str | None = None,
     options: Mapping[str, Any] | None = None,

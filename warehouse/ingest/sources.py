@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from agent.errors import IngestError
+from warehouse.errors import IngestError
 from warehouse.ingest.base import LocalFile
 
 __all__ = ["resolve_inputs"]

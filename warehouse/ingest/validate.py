@@ -13,7 +13,7 @@ from importlib import resources
 
 import duckdb
 
-from agent.errors import IngestError
+from warehouse.errors import IngestError
 from warehouse.ingest.exprs import Expr, q
 from warehouse.schema import MANDATORY_NOT_NULL, REQUIRED_VALUES
 

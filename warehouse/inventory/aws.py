@@ -19,7 +19,7 @@ import duckdb
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError
 
-from tools.vtags.tagback_models import CloudSettings
+from warehouse.cloud import CloudSettings
 from warehouse.inventory import aws_inventory as inv
 from warehouse.inventory.aws_calls import AwsCaller
 from warehouse.inventory.aws_metrics import MAX_QUERIES, fetch, memory_dimensions, plan

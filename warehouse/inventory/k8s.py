@@ -27,7 +27,7 @@ from typing import Any
 
 import duckdb
 
-from tools.vtags.tagback_models import CloudSettings
+from warehouse.cloud import CloudSettings
 from warehouse.inventory.config import KubeContext, KubernetesCollectConfig
 from warehouse.inventory.k8s_api import Cluster, MetricsUnavailable, connect_cluster
 from warehouse.inventory.k8s_usage import (

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from agent.errors import FinopsError
+from warehouse.errors import FinopsError
 
 __all__ = [
     "KINDS",

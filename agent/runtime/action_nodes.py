@@ -1,0 +1,102 @@
+"""The action workflow's nodes: wait for the decision, re-validate, execute once.
+
+The decision itself is taken in the approvals ledger (`finops approve`, a Slack click); resuming
+this graph only wakes it up. `revalidate` claims the proposal in the ledger (approved → executing,
+one winner across processes, refused when expired or when the hash changed) and re-checks policy
+and the target's current state; `execute` performs the change at most once, guarded by a second
+ledger mark so a crash mid-execution is never retried (the lease in `Ledger.fail_stale` closes
+it as failed, outcome unknown).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from langgraph.types import interrupt
+
+from agent.runtime.state import ActionState
+from guardrails.approvals import Proposal
+from guardrails.policy import policy_problem
+from tools.context import ToolContext
+from tools.registry import ToolRegistry
+
+__all__ = ["ActionNodes", "card"]
+
+
+def card(p: Proposal) -> dict[str, Any]:
+    """What the approver is shown (and what the interrupt carries)."""
+    return {
+        "proposal_id": p.id,
+        "action": p.action,
+        "target": p.target,
+        "params": p.params,
+        "summary": p.summary,
+        "evidence": p.evidence,
+        "expected_monthly_saving": str(p.expected_monthly_saving),
+        "currency": p.currency,
+        "risk": p.risk,
+        "rollback": p.rollback,
+        "owner": p.owner,
+        "expires_at": p.expires_at.isoformat(),
+        "action_hash": p.action_hash,
+    }
+
+
+@dataclass
+class ActionNodes:
+    registry: ToolRegistry
+    ctx: ToolContext
+    executor: str = "finops"
+
+    def await_decision(self, state: ActionState) -> dict[str, Any]:
+        """Pause until woken for this proposal; a wake-up meant for another one is ignored."""
+        pid = state["proposal_id"]
+        shown = card(self.ctx.ledger.get(pid))
+        while True:
+            value = interrupt(shown)
+            if isinstance(value, dict) and value.get("proposal_id") == pid:
+                return {}
+
+    def revalidate(self, state: ActionState) -> dict[str, Any]:
+        """Claim the approved proposal (one winner) and re-check policy and the target."""
+        ledger = self.ctx.ledger
+        pid = state["proposal_id"]
+        ledger.expire_due()
+        claimed = ledger.claim(pid, self.executor)
+        if claimed is None:
+            return {"decision": ledger.get(pid).status}
+        problem = policy_problem(
+            self.ctx.config, self.ctx.store, claimed, self.registry.actions, self.ctx.clock()
+        )
+        if problem is None:
+            problem = self.registry.actions[claimed.action].precheck(self.ctx, claimed)
+        if problem:
+            ledger.finish(pid, ok=False, result={"error": f"re-validation failed: {problem}"})
+            return {"decision": "failed"}
+        return {"decision": "executing"}
+
+    @staticmethod
+    def route(state: ActionState) -> Literal["execute", "__end__"]:
+        return "execute" if state.get("decision") == "executing" else "__end__"
+
+    def execute(self, state: ActionState) -> dict[str, Any]:
+        """Perform the change once and record the result with its rollback."""
+        ledger = self.ctx.ledger
+        pid = state["proposal_id"]
+        if not ledger.begin_attempt(pid):
+            # another process is executing it, or crashed while doing so: never run it again
+            return {"decision": ledger.get(pid).status}
+        proposal = ledger.get(pid)
+        if self.ctx.config.approvals.dry_run:
+            outcome = {"dry_run": True, "would": proposal.summary}
+            ledger.finish(pid, ok=True, result=outcome)
+            return {"decision": "done", "outcome": outcome}
+        try:
+            outcome = self.registry.actions[proposal.action].execute(self.ctx, proposal)
+        except Exception as exc:
+            outcome = {"error": f"{type(exc).__name__}: {exc}"}
+            ledger.finish(pid, ok=False, result=outcome)
+            return {"decision": "failed", "outcome": outcome}
+        ledger.finish(pid, ok=True, result=outcome)
+        return {"decision": "done", "outcome": outcome}

@@ -1,0 +1,1 @@
+"""Tests of the agent layer: surfaces, runtime, offline planner."""
