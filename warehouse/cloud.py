@@ -1,13 +1,19 @@
-"""Where cloud clients connect: one settings object read from the environment when a call runs."""
+"""Where cloud clients connect, and the one factory that makes them.
+
+`CloudSettings` is read from the environment when a call runs (never at import); `aws_client`
+and `kube_api` are the only places a boto3 client or a Kubernetes API client is created.
+"""
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping
+from typing import Any
 
 from pydantic import BaseModel, Field
 
-__all__ = ["CloudSettings"]
+__all__ = ["CloudSettings", "aws_client", "kube_api"]
 
 
 class CloudSettings(BaseModel):
@@ -41,3 +47,35 @@ class CloudSettings(BaseModel):
             kubeconfig=kubeconfig,
             kube_contexts=contexts,
         )
+
+
+_AWS_CLIENTS: dict[tuple[str | None, str, str], Any] = {}
+_AWS_LOCK = threading.Lock()
+
+
+def aws_client(service: str, region: str, settings: CloudSettings) -> Any:
+    """The boto3 client for `service` in `region`, created once per process, endpoint, region and
+    service. Creating one loads the service model (~0.3 s for EC2); clients are thread-safe and
+    refresh credentials from their provider chain, so every caller shares them. boto3 is
+    imported here, when the first client is made, never when a command starts."""
+    key = (settings.aws_endpoint_url, region, service)
+    with _AWS_LOCK:
+        if key not in _AWS_CLIENTS:
+            import boto3.session
+
+            _AWS_CLIENTS[key] = boto3.session.Session().client(
+                service,  # type: ignore[call-overload]
+                region_name=region,
+                endpoint_url=settings.aws_endpoint_url,
+            )
+        return _AWS_CLIENTS[key]
+
+
+def kube_api(context: str, kubeconfig: str | None) -> Any:
+    """A Kubernetes `ApiClient` for `context` of the kubeconfig file at `kubeconfig` (default
+    `~/.kube/config`), without changing the process-wide default configuration. Raises
+    `kubernetes.config.ConfigException` or `OSError` for the caller to word."""
+    from kubernetes import config
+
+    path = kubeconfig or os.path.expanduser("~/.kube/config")
+    return config.new_client_from_config(config_file=path, context=context, persist_config=False)
