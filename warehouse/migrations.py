@@ -1,20 +1,46 @@
-"""Numbered, append-only schema migrations for the cost warehouse.
+"""Numbered, append-only schema migrations for the cost warehouse (the DuckDB file).
 
-Each migration runs once, inside a transaction, and is recorded in `schema_migrations`. Never edit
-a released migration: add the next number. (Pattern from simonw/llm's `migrations.py`.)
+This is the one list of the warehouse's persistent tables; the state store has its own in
+`warehouse.state.migrations`. `warehouse.db.connect` applies every pending migration when it
+opens the file, so existing homes upgrade in place. Each migration runs once, inside a
+transaction, and is recorded in `schema_migrations`. Never edit a released migration: add the
+next number. (Pattern from simonw/llm's `migrations.py`.)
+
+| # | tables | written by |
+|---|---|---|
+| 1 | costs | `warehouse.ingest` |
+| 2 | ingests | `warehouse.ingest` |
+| 3 | usage_metrics | `tools.units` |
+| 4 | resources, utilization | `warehouse.inventory` (`finops collect`) |
+| 5 | usage_events, usage_events_hourly, usage_event_batches, usage_event_tasks | `tools.events` |
+| 6 | forecasts | `tools.forecast.store` |
+
+Tables that migrations 5 and 6 create were made with `CREATE TABLE IF NOT EXISTS` by their
+modules before; the migrations use the same statements, so a home that has them keeps its rows.
+Derived tables defined by a query and rebuilt wholesale (`CREATE OR REPLACE TABLE … AS <query>`:
+the virtual-tag allocation, whose columns follow the configured tags) and TEMP tables are not
+schema and are not here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import duckdb
 
-from warehouse.schema import PROVENANCE_COLUMNS, focus_columns
+from warehouse.schema import DECIMAL_TYPE, PROVENANCE_COLUMNS, focus_columns
 
-__all__ = ["MIGRATIONS", "applied_versions", "migrate"]
+__all__ = ["MIGRATIONS", "Migration", "applied_versions", "ensure_tables", "migrate"]
 
-Migration = tuple[int, str, Callable[[], str]]
+
+class Migration(NamedTuple):
+    """One numbered schema change: `name` is its one-line description (recorded in
+    `schema_migrations`), `sql` returns the DuckDB statements it runs."""
+
+    version: int
+    name: str
+    sql: Callable[[], str]
 
 
 def _costs_table() -> str:
@@ -78,11 +104,110 @@ CREATE TABLE utilization (
 """
 
 
+def _usage_events_tables() -> str:
+    """Usage events (`finops serve` / `tools.events.storage`): priced raw events, their hourly
+    sums (merged on every flush), one row per accepted request, and finished tasks' costs."""
+    return f"""
+CREATE TABLE IF NOT EXISTS usage_events (
+    event_time TIMESTAMP NOT NULL,
+    received_at TIMESTAMP NOT NULL,
+    batch_id VARCHAR NOT NULL,
+    provider VARCHAR NOT NULL,
+    model VARCHAR NOT NULL,
+    price_model VARCHAR NOT NULL,
+    price_as_of VARCHAR NOT NULL,
+    agent_id VARCHAR NOT NULL,
+    team VARCHAR,
+    task_id VARCHAR,
+    api_key_id VARCHAR,
+    project_id VARCHAR,
+    uncached_input_tokens BIGINT NOT NULL,
+    cache_read_tokens BIGINT NOT NULL,
+    cache_write_tokens BIGINT NOT NULL,
+    output_tokens BIGINT NOT NULL,
+    cost {DECIMAL_TYPE} NOT NULL,
+    event_id VARCHAR
+);
+CREATE TABLE IF NOT EXISTS usage_events_hourly (
+    hour TIMESTAMP NOT NULL,
+    provider VARCHAR NOT NULL,
+    model VARCHAR NOT NULL,
+    price_model VARCHAR NOT NULL,
+    price_as_of VARCHAR NOT NULL,
+    agent_id VARCHAR NOT NULL,
+    team VARCHAR NOT NULL,
+    api_key_id VARCHAR NOT NULL,
+    project_id VARCHAR NOT NULL,
+    uncached_input_tokens HUGEINT NOT NULL,
+    cache_read_tokens HUGEINT NOT NULL,
+    cache_write_tokens HUGEINT NOT NULL,
+    output_tokens HUGEINT NOT NULL,
+    cost {DECIMAL_TYPE} NOT NULL,
+    events BIGINT NOT NULL,
+    unit_input DECIMAL(38,18) NOT NULL,
+    unit_cache_read DECIMAL(38,18) NOT NULL,
+    unit_cache_write DECIMAL(38,18) NOT NULL,
+    unit_output DECIMAL(38,18) NOT NULL,
+    PRIMARY KEY (hour, provider, model, price_model, price_as_of, agent_id, team,
+                 api_key_id, project_id)
+);
+CREATE TABLE IF NOT EXISTS usage_event_batches (
+    batch_id VARCHAR PRIMARY KEY,
+    idempotency_key VARCHAR,
+    received_at TIMESTAMP NOT NULL,
+    stored_at TIMESTAMP NOT NULL,
+    events BIGINT NOT NULL,
+    cost {DECIMAL_TYPE} NOT NULL
+);
+CREATE TABLE IF NOT EXISTS usage_event_tasks (
+    agent_id VARCHAR NOT NULL,
+    task_id VARCHAR NOT NULL,
+    first_time TIMESTAMP NOT NULL,
+    last_time TIMESTAMP NOT NULL,
+    cost {DECIMAL_TYPE} NOT NULL,
+    events BIGINT NOT NULL,
+    recorded_at TIMESTAMP NOT NULL
+);
+"""
+
+
+def _forecasts_table() -> str:
+    """Stored forecasts (`tools.forecast.store`), refreshed after every ingest. `scope` is the
+    filter text ('' = all spend); `dimension`/`value` are '' for the scope total."""
+    return """
+CREATE TABLE IF NOT EXISTS forecasts (
+    refreshed_at TIMESTAMP NOT NULL,
+    as_of DATE NOT NULL,
+    horizon VARCHAR NOT NULL,
+    period_start DATE NOT NULL,
+    period_end DATE NOT NULL,
+    scope VARCHAR NOT NULL,
+    dimension VARCHAR NOT NULL,
+    value VARCHAR NOT NULL,
+    metric VARCHAR NOT NULL,
+    currency VARCHAR NOT NULL,
+    actual_to_date DECIMAL(38, 12) NOT NULL,
+    forecast_remaining DECIMAL(38, 12) NOT NULL,
+    forecast_total DECIMAL(38, 12) NOT NULL,
+    lower_80 DECIMAL(38, 12) NOT NULL,
+    upper_80 DECIMAL(38, 12) NOT NULL,
+    lower_95 DECIMAL(38, 12) NOT NULL,
+    upper_95 DECIMAL(38, 12) NOT NULL,
+    model VARCHAR NOT NULL,
+    method VARCHAR NOT NULL,
+    history_days INTEGER NOT NULL,
+    PRIMARY KEY (as_of, horizon, scope, dimension, value, metric)
+);
+"""
+
+
 MIGRATIONS: tuple[Migration, ...] = (
-    (1, "create costs (FOCUS 1.2 + provenance)", _costs_table),
-    (2, "create ingests log", _ingests_table),
-    (3, "create usage_metrics (unit economics)", _usage_metrics_table),
-    (4, "create resources and utilization (inventory collectors)", _inventory_tables),
+    Migration(1, "create costs (FOCUS 1.2 + provenance)", _costs_table),
+    Migration(2, "create ingests log", _ingests_table),
+    Migration(3, "create usage_metrics (unit economics)", _usage_metrics_table),
+    Migration(4, "create resources and utilization (inventory collectors)", _inventory_tables),
+    Migration(5, "create usage events tables (raw, hourly, batches, tasks)", _usage_events_tables),
+    Migration(6, "create forecasts (stored forecasts)", _forecasts_table),
 )
 
 
@@ -94,11 +219,16 @@ def applied_versions(con: duckdb.DuckDBPyConnection) -> set[int]:
     return {int(r[0]) for r in con.execute("SELECT version FROM schema_migrations").fetchall()}
 
 
-def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
-    """Apply every pending migration in order; return the versions applied now."""
+def migrate(
+    con: duckdb.DuckDBPyConnection, migrations: Sequence[Migration] = MIGRATIONS
+) -> list[int]:
+    """Apply every pending migration in order; return the versions applied now.
+
+    `migrations` is the list to apply (all of them; tests pass a prefix to build an older home).
+    """
     done = applied_versions(con)
     applied: list[int] = []
-    for version, name, sql in MIGRATIONS:
+    for version, name, sql in migrations:
         if version in done:
             continue
         con.execute("BEGIN TRANSACTION")
@@ -113,3 +243,20 @@ def migrate(con: duckdb.DuckDBPyConnection) -> list[int]:
             raise
         applied.append(version)
     return applied
+
+
+def ensure_tables(con: duckdb.DuckDBPyConnection, *names: str) -> None:
+    """Apply the pending migrations when any of the tables `names` is missing.
+
+    One catalog read on a connection from `warehouse.db.connect` (migrated when it opened); a
+    connection opened some other way gets its tables from this list, never from ad-hoc DDL.
+    Call it outside a transaction. Example: `ensure_tables(con, "forecasts")`.
+    """
+    marks = ", ".join("?" for _ in names)
+    found = con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_catalog = current_database() "
+        f"AND table_schema = current_schema() AND table_name IN ({marks})",
+        list(names),
+    ).fetchall()
+    if len({r[0] for r in found}) < len(set(names)):
+        migrate(con)

@@ -1,4 +1,4 @@
-"""The warehouse side of usage events: three tables and the append path.
+"""The warehouse side of usage events: four tables and the append path.
 
 - `usage_events`: one row per accepted event (priced; `cost` is exact, DECIMAL(38,12)).
 - `usage_events_hourly`: running sums per hour × provider × model × agent × team × key × project
@@ -13,8 +13,7 @@
 merge, the FOCUS rows of every touched hour in `costs` (see `rollup`), and the batch records. It
 either all lands or none of it does, and the caller keeps the batches to retry.
 
-Tables are created here with CREATE TABLE IF NOT EXISTS (a numbered warehouse migration can take
-over the same statements).
+The tables are warehouse migration 5 (`warehouse.migrations`), applied when the warehouse opens.
 """
 
 from __future__ import annotations
@@ -30,72 +29,12 @@ import pyarrow as pa
 from tools.events.batch import COLUMNS, PricedBatch
 from tools.events.detector import TaskState
 from tools.events.rollup import PriceRow, write_focus_rows
-from warehouse.schema import DECIMAL_TYPE
+from warehouse import migrations
 
-__all__ = ["DDL", "AppendResult", "append", "ensure_tables", "record_tasks"]
+__all__ = ["TABLES", "AppendResult", "append", "ensure_tables", "record_tasks"]
 
-DDL: tuple[str, ...] = (
-    f"""CREATE TABLE IF NOT EXISTS usage_events (
-        event_time TIMESTAMP NOT NULL,
-        received_at TIMESTAMP NOT NULL,
-        batch_id VARCHAR NOT NULL,
-        provider VARCHAR NOT NULL,
-        model VARCHAR NOT NULL,
-        price_model VARCHAR NOT NULL,
-        price_as_of VARCHAR NOT NULL,
-        agent_id VARCHAR NOT NULL,
-        team VARCHAR,
-        task_id VARCHAR,
-        api_key_id VARCHAR,
-        project_id VARCHAR,
-        uncached_input_tokens BIGINT NOT NULL,
-        cache_read_tokens BIGINT NOT NULL,
-        cache_write_tokens BIGINT NOT NULL,
-        output_tokens BIGINT NOT NULL,
-        cost {DECIMAL_TYPE} NOT NULL,
-        event_id VARCHAR
-    )""",
-    f"""CREATE TABLE IF NOT EXISTS usage_events_hourly (
-        hour TIMESTAMP NOT NULL,
-        provider VARCHAR NOT NULL,
-        model VARCHAR NOT NULL,
-        price_model VARCHAR NOT NULL,
-        price_as_of VARCHAR NOT NULL,
-        agent_id VARCHAR NOT NULL,
-        team VARCHAR NOT NULL,
-        api_key_id VARCHAR NOT NULL,
-        project_id VARCHAR NOT NULL,
-        uncached_input_tokens HUGEINT NOT NULL,
-        cache_read_tokens HUGEINT NOT NULL,
-        cache_write_tokens HUGEINT NOT NULL,
-        output_tokens HUGEINT NOT NULL,
-        cost {DECIMAL_TYPE} NOT NULL,
-        events BIGINT NOT NULL,
-        unit_input DECIMAL(38,18) NOT NULL,
-        unit_cache_read DECIMAL(38,18) NOT NULL,
-        unit_cache_write DECIMAL(38,18) NOT NULL,
-        unit_output DECIMAL(38,18) NOT NULL,
-        PRIMARY KEY (hour, provider, model, price_model, price_as_of, agent_id, team,
-                     api_key_id, project_id)
-    )""",
-    f"""CREATE TABLE IF NOT EXISTS usage_event_batches (
-        batch_id VARCHAR PRIMARY KEY,
-        idempotency_key VARCHAR,
-        received_at TIMESTAMP NOT NULL,
-        stored_at TIMESTAMP NOT NULL,
-        events BIGINT NOT NULL,
-        cost {DECIMAL_TYPE} NOT NULL
-    )""",
-    f"""CREATE TABLE IF NOT EXISTS usage_event_tasks (
-        agent_id VARCHAR NOT NULL,
-        task_id VARCHAR NOT NULL,
-        first_time TIMESTAMP NOT NULL,
-        last_time TIMESTAMP NOT NULL,
-        cost {DECIMAL_TYPE} NOT NULL,
-        events BIGINT NOT NULL,
-        recorded_at TIMESTAMP NOT NULL
-    )""",
-)
+TABLES = ("usage_events", "usage_events_hourly", "usage_event_batches", "usage_event_tasks")
+"""The events tables (warehouse migration 5)."""
 
 _ARROW_TYPES: dict[str, pa.DataType] = {
     "event_time": pa.timestamp("us"),
@@ -139,8 +78,9 @@ class AppendResult:
 
 
 def ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
-    for statement in DDL:
-        con.execute(statement)
+    """Make sure the events tables exist: a catalog read on a migrated connection, the pending
+    warehouse migrations otherwise (never DDL of its own)."""
+    migrations.ensure_tables(con, *TABLES)
 
 
 def _events_table(batches: Sequence[PricedBatch]) -> pa.Table:

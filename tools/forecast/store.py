@@ -8,15 +8,14 @@ budgets). Everything is computed before the first write, so a bad dimension or a
 warehouse raises and stores nothing. `refresh_after_ingest` is the hook the ingest command
 calls after a successful ingest; it never fails the ingest, it reports.
 
-The table is created here with `CREATE TABLE IF NOT EXISTS` (like a migration would; it can move
-into `warehouse.migrations` unchanged).
+The table is warehouse migration 6 (`warehouse.migrations`), applied when the warehouse opens.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 import duckdb
@@ -35,44 +34,17 @@ from tools.forecast.service import (
 )
 from tools.query import DuckDBEngine
 from tools.settings import ToolSettings
+from warehouse.clock import utc_now_naive
 from warehouse.errors import FinopsError, QueryError
+from warehouse.migrations import ensure_tables
 
 __all__ = [
-    "FORECASTS_DDL",
     "RefreshResult",
-    "ensure_forecasts_table",
     "refresh_after_ingest",
     "refresh_forecasts",
     "refresh_summary",
     "stored_forecasts",
 ]
-
-FORECASTS_DDL = """
-CREATE TABLE IF NOT EXISTS forecasts (
-    refreshed_at TIMESTAMP NOT NULL,
-    as_of DATE NOT NULL,
-    horizon VARCHAR NOT NULL,
-    period_start DATE NOT NULL,
-    period_end DATE NOT NULL,
-    scope VARCHAR NOT NULL,
-    dimension VARCHAR NOT NULL,
-    value VARCHAR NOT NULL,
-    metric VARCHAR NOT NULL,
-    currency VARCHAR NOT NULL,
-    actual_to_date DECIMAL(38, 12) NOT NULL,
-    forecast_remaining DECIMAL(38, 12) NOT NULL,
-    forecast_total DECIMAL(38, 12) NOT NULL,
-    lower_80 DECIMAL(38, 12) NOT NULL,
-    upper_80 DECIMAL(38, 12) NOT NULL,
-    lower_95 DECIMAL(38, 12) NOT NULL,
-    upper_95 DECIMAL(38, 12) NOT NULL,
-    model VARCHAR NOT NULL,
-    method VARCHAR NOT NULL,
-    history_days INTEGER NOT NULL,
-    PRIMARY KEY (as_of, horizon, scope, dimension, value, metric)
-)
-"""
-"""`scope` is the filter text ('' = all spend); `dimension`/`value` are '' for the scope total."""
 
 _COLUMNS = (
     "refreshed_at",
@@ -96,11 +68,9 @@ _COLUMNS = (
     "method",
     "history_days",
 )
+"""The columns of `forecasts`. `scope` is the filter text ('' = all spend); `dimension`/`value`
+are '' for the scope total."""
 Clock = Callable[[], datetime]
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 class RefreshResult(BaseModel):
@@ -114,10 +84,6 @@ class RefreshResult(BaseModel):
     method: str = METHOD
     warnings: list[str] = []
     error: str | None = None
-
-
-def ensure_forecasts_table(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(FORECASTS_DDL)
 
 
 def _dimensions(
@@ -206,7 +172,7 @@ def refresh_forecasts(
     *,
     as_of: date | None = None,
     dimensions: Sequence[str] | None = None,
-    clock: Clock = _utcnow,
+    clock: Clock = utc_now_naive,
 ) -> RefreshResult:
     """Compute and store the configured forecasts as of the latest charge day (or `as_of`).
 
@@ -236,9 +202,9 @@ def refresh_forecasts(
 
 def _write(con: duckdb.DuckDBPyConnection, as_of: date, metric: str, rows: list[list[Any]]) -> None:
     placeholders = ", ".join("?" for _ in _COLUMNS)
+    ensure_tables(con, "forecasts")
     con.begin()
     try:
-        ensure_forecasts_table(con)
         con.execute(
             "DELETE FROM forecasts WHERE as_of = ? AND metric = ? AND scope = ''", [as_of, metric]
         )
@@ -253,7 +219,7 @@ def _write(con: duckdb.DuckDBPyConnection, as_of: date, metric: str, rows: list[
 
 
 def refresh_after_ingest(
-    con: duckdb.DuckDBPyConnection, config: ToolSettings, *, clock: Clock = _utcnow
+    con: duckdb.DuckDBPyConnection, config: ToolSettings, *, clock: Clock = utc_now_naive
 ) -> RefreshResult | None:
     """The ingest hook: refresh when `forecast.on_ingest` is on; report failures, never raise."""
     if not forecast_config(config).on_ingest:
@@ -284,7 +250,7 @@ def stored_forecasts(
     exists = con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = 'forecasts'"
     ).fetchone()
-    if not exists or not exists[0]:
+    if not exists or not exists[0] or not con.execute("FROM forecasts LIMIT 1").fetchone():
         raise QueryError("no forecasts are stored yet: they are refreshed after every ingest")
     where = "refreshed_at = (SELECT max(refreshed_at) FROM forecasts)"
     params: list[Any] = []

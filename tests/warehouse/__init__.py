@@ -1,0 +1,1 @@
+"""Tests of the warehouse layer: schema, migrations, the state store."""
