@@ -17,12 +17,13 @@ import duckdb
 
 from agent.config import Config, Home, load_config
 from warehouse.db import connect, resolve_warehouse_path
-from warehouse.engines import Engine
 from warehouse.state.store import StateStore, resolve_state_target
 
 if TYPE_CHECKING:
     from langgraph.checkpoint.postgres import PostgresSaver
     from langgraph.checkpoint.sqlite import SqliteSaver
+
+    from warehouse.engines import Engine
 
 __all__ = ["AppContext"]
 

@@ -11,6 +11,7 @@ import typer
 from agent.cli.render import err_console, out_console, print_json, table
 from evals.suite import EvalRun, compare, run_suite
 from warehouse.errors import ConfigError
+from warehouse.format import percent
 
 __all__ = ["register"]
 
@@ -22,7 +23,7 @@ def _print(run: EvalRun) -> None:
             str(f.scenarios),
             f"{f.passed}/{f.passed + f.failed}",
             str(f.unsupported + f.skipped),
-            f"{f.pass_rate * 100:.1f}%" if f.pass_rate is not None else "n/a",
+            percent(f.pass_rate * 100) if f.pass_rate is not None else "n/a",
             f"{f.mean_cost_usd:.4f}",
             f"{f.mean_tokens:.0f}",
             f"{f.mean_model_calls:.1f}",

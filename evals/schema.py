@@ -14,16 +14,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from warehouse.settings import Strict
 
 __all__ = ["Approval", "Expect", "Figure", "Scenario", "ScenarioFile"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Figure(_Strict):
+class Figure(Strict):
     """A number that must appear in the answer: the reference query's single value."""
 
     sql: str = Field(description="A SELECT over `costs` returning one number (the truth).")
@@ -31,7 +29,7 @@ class Figure(_Strict):
     label: str | None = None
 
 
-class Approval(_Strict):
+class Approval(Strict):
     """A decision taken after the chat turns, through the ledger (as a person would)."""
 
     by: str
@@ -40,7 +38,7 @@ class Approval(_Strict):
     expect: str = Field(default="done", description="done, rejected, refused, pending, failed…")
 
 
-class Expect(_Strict):
+class Expect(Strict):
     figures: list[Figure] = Field(default_factory=list)
     tools: list[str] = Field(default_factory=list, description="Must all be called.")
     no_tools: list[str] = Field(default_factory=list, description="Must not be called.")
@@ -54,7 +52,7 @@ class Expect(_Strict):
     max_model_calls: int = Field(default=12, ge=1)
 
 
-class Scenario(_Strict):
+class Scenario(Strict):
     id: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{2,80}$")
     description: str = ""
     dataset: Literal["demo"] = "demo"
@@ -83,7 +81,7 @@ class Scenario(_Strict):
         return self
 
 
-class ScenarioFile(_Strict):
+class ScenarioFile(Strict):
     family: str = Field(pattern=r"^[a-z][a-z0-9_-]{1,40}$")
     description: str = ""
     scenarios: list[Scenario] = Field(min_length=1)

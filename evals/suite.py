@@ -6,7 +6,7 @@ import fnmatch
 import json
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 
 from evals.runner import Outcome, Template, run_scenario
 from evals.schema import Scenario, ScenarioFile
+from warehouse.clock import utc_now
 from warehouse.errors import ConfigError
 
 __all__ = [
@@ -131,7 +132,7 @@ def run_suite(
             tpl.cleanup()
     return EvalRun(
         model=model,
-        started_at=datetime.now(UTC),
+        started_at=utc_now(),
         outcomes=outcomes,
         families=scorecard(outcomes),
     )

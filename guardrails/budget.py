@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 from guardrails.settings import BudgetConfig
 from warehouse.errors import FinopsError
+from warehouse.format import amount
 from warehouse.ingest.ai_common import FREE_PROVIDERS, ModelPrice, PriceTable
 from warehouse.state.store import StateStore, utc_text
 
@@ -132,7 +133,8 @@ def cost_of(usage: Usage, price: ModelPrice) -> Decimal:
 
 
 def _usd(value: Decimal) -> str:
-    return f"${value:,.4f}" if value < 1 else f"${value:,.2f}"
+    """`$0.0500`, `$12.40`: a model call costs fractions of a cent, so under $1 shows 4 places."""
+    return "$" + amount(value, 4 if value < 1 else 2)
 
 
 class BudgetMeter:

@@ -18,8 +18,9 @@ from agent.cli import anomalies as cli_anomalies
 from agent.cli import main as cli_module
 from tests.anomaly_helpers import END, NOW, daily, insert, make_ctx, resource_cfg
 from tests.vtag_helpers import allocate, config_of
+from tools.anomalies.agent_tools import AnomaliesArgs, anomalies_list
 from tools.anomalies.config import AnomalyConfig, SeriesSpec
-from tools.anomalies.service import AnomaliesArgs, add_mute, anomalies_list, mark, parse_statuses
+from tools.anomalies.service import add_mute, mark, parse_statuses
 from tools.anomalies.service import run_detection as run
 from tools.anomalies.sql import median_sql
 from tools.context import ToolContext

@@ -34,7 +34,8 @@ from guardrails.settings import ApprovalsConfig, BudgetConfig
 from tests.agent_helpers import Clock, call, make_runtime, scripted
 from tools.tickets.links import TicketLinks
 from warehouse.ingest.ai_common import load_price_table
-from warehouse.state.store import STATE_MIGRATIONS, StateStore
+from warehouse.state.migrations import STATE_MIGRATIONS
+from warehouse.state.store import StateStore
 
 TICKET = {"title": "Idle EC2 in payments-prod", "owner": "payments", "priority": "low"}
 SONNET = ("anthropic", "claude-sonnet-4-6")  # 15 USD per 1M output tokens

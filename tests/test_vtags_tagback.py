@@ -15,7 +15,7 @@ import pytest
 from langchain_core.messages import AIMessage
 from moto.server import ThreadedMotoServer
 
-import tools.vtags.tagback  # noqa: F401  (registers tag_resources and its actions)
+import tools.vtags.agent_tools  # noqa: F401  (registers tag_resources and its actions)
 from agent.context import AppContext
 from agent.runtime.runner import Runtime
 from guardrails.approvals import Proposal

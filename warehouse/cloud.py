@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-__all__ = ["CloudSettings", "aws_client", "kube_api"]
+__all__ = ["CloudSettings", "aws_client", "aws_session", "kube_api", "kubeconfig_path"]
 
 
 class CloudSettings(BaseModel):
@@ -49,33 +49,64 @@ class CloudSettings(BaseModel):
         )
 
 
-_AWS_CLIENTS: dict[tuple[str | None, str, str], Any] = {}
+_AWS_CLIENTS: dict[tuple[str | None, str | None, str], Any] = {}
 _AWS_LOCK = threading.Lock()
 
 
-def aws_client(service: str, region: str, settings: CloudSettings) -> Any:
-    """The boto3 client for `service` in `region`, created once per process, endpoint, region and
-    service. Creating one loads the service model (~0.3 s for EC2); clients are thread-safe and
-    refresh credentials from their provider chain, so every caller shares them. boto3 is
-    imported here, when the first client is made, never when a command starts."""
+def aws_session() -> Any:
+    """A new boto3 session: credentials from the usual chain (environment, profile, role).
+    boto3 is imported here, when the first session is made, never when a command starts."""
+    import boto3.session
+
+    return boto3.session.Session()
+
+
+def aws_client(
+    service: str,
+    region: str | None,
+    settings: CloudSettings,
+    *,
+    session: Any | None = None,
+    config: Any | None = None,
+) -> Any:
+    """The boto3 client for `service` in `region` (None: boto3's own resolution), created once per
+    process, endpoint, region and service. Creating one loads the service model (~0.3 s for
+    EC2); clients are thread-safe and refresh credentials from their provider chain, so every
+    caller shares them.
+
+    `session` (a caller's own boto3 session, e.g. one a test built with its credentials) or
+    `config` (a `botocore.config.Config`: retry mode, attempts, timeouts) make a client for that
+    caller alone, never shared.
+    """
+    if session is not None or config is not None:
+        return (session or aws_session()).client(
+            service, region_name=region, endpoint_url=settings.aws_endpoint_url, config=config
+        )
     key = (settings.aws_endpoint_url, region, service)
     with _AWS_LOCK:
         if key not in _AWS_CLIENTS:
-            import boto3.session
-
-            _AWS_CLIENTS[key] = boto3.session.Session().client(
-                service,  # type: ignore[call-overload]
-                region_name=region,
-                endpoint_url=settings.aws_endpoint_url,
+            _AWS_CLIENTS[key] = aws_session().client(
+                service, region_name=region, endpoint_url=settings.aws_endpoint_url
             )
         return _AWS_CLIENTS[key]
 
 
-def kube_api(context: str, kubeconfig: str | None) -> Any:
-    """A Kubernetes `ApiClient` for `context` of the kubeconfig file at `kubeconfig` (default
-    `~/.kube/config`), without changing the process-wide default configuration. Raises
-    `kubernetes.config.ConfigException` or `OSError` for the caller to word."""
-    from kubernetes import config
+def kubeconfig_path(kubeconfig: str | None) -> str:
+    """The kubeconfig file to read: `kubeconfig`, else `~/.kube/config`."""
+    return kubeconfig or os.path.expanduser("~/.kube/config")
 
-    path = kubeconfig or os.path.expanduser("~/.kube/config")
-    return config.new_client_from_config(config_file=path, context=context, persist_config=False)
+
+def kube_api(context: str, kubeconfig: str | None, *, in_cluster: bool = False) -> Any:
+    """A Kubernetes `ApiClient` for `context` of the kubeconfig file at `kubeconfig` (default
+    `~/.kube/config`), or with `in_cluster` for the pod's service account (`context` unused),
+    without changing the process-wide default configuration. Raises
+    `kubernetes.config.ConfigException` or `OSError` for the caller to word."""
+    from kubernetes import client, config
+
+    if in_cluster:
+        cfg = client.Configuration()
+        config.load_incluster_config(client_configuration=cfg)
+        return client.ApiClient(cfg)
+    return config.new_client_from_config(
+        config_file=kubeconfig_path(kubeconfig), context=context, persist_config=False
+    )

@@ -14,10 +14,11 @@ from pathlib import Path
 from types import UnionType
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from warehouse.errors import ConfigError
 from warehouse.inventory.config import CollectConfig
+from warehouse.strict import Strict
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -36,12 +37,6 @@ __all__ = [
     "WarehouseSettings",
     "parse_settings",
 ]
-
-
-class Strict(BaseModel):
-    """Base of every config section: unknown keys fail, values are immutable once loaded."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class WarehouseConfig(Strict):

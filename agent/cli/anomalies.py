@@ -8,32 +8,22 @@ from typing import Annotated
 
 import typer
 
+from agent.cli.common import JsonOpt, runtime
 from agent.cli.render import money, out_console, print_json, table
-from agent.context import AppContext
-from agent.runtime.runner import Runtime
 from tools.anomalies.models import Anomaly, AnomalyReport
 from tools.anomalies.service import add_mute, mark, run_detection, show
 from tools.periods import parse_day
+from warehouse.format import percent
 
 __all__ = ["register"]
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 anomalies_app = typer.Typer(help="Cost anomalies: detection, root cause, feedback, mute windows.")
-
-
-def _runtime(ctx: typer.Context) -> Runtime:
-    app: AppContext = ctx.obj
-    return Runtime(app)
 
 
 def _days(a: Anomaly) -> str:
     if a.start_day == a.end_day:
         return str(a.start_day)
     return f"{a.start_day}..{a.end_day} ({a.days} anomalous days)"
-
-
-def _signed(value: Decimal, currency: str) -> str:
-    return ("+" if value >= 0 else "-") + money(abs(value), currency)
 
 
 def _figures(a: Anomaly) -> str:
@@ -46,7 +36,7 @@ def _figures(a: Anomaly) -> str:
     )
     return (
         f"{money(a.actual, cur)} {when} vs expected {money(a.expected, cur)} "
-        f"({_signed(a.impact, cur)}{pct}, score {a.score:g})"
+        f"({money(a.impact, cur, signed=True)}{pct}, score {a.score:g})"
     )
 
 
@@ -62,8 +52,8 @@ def _evidence(a: Anomaly, limit: int = 3) -> str:
         if top is None or top.share is None or abs(top.share) < Decimal("0.1"):
             continue
         parts.append(
-            f"{top.dimension} {top.value} {_signed(top.delta, a.currency)} "
-            f"({top.share * 100:.0f}% of the delta)"
+            f"{top.dimension} {top.value} {money(top.delta, a.currency, signed=True)} "
+            f"({percent(top.share * 100, 0)} of the delta)"
         )
     return "; ".join(parts[:limit]) or "no dominant contributor"
 
@@ -131,7 +121,7 @@ def anomalies_command(
         return
     start, end = parse_day(since, "--since"), parse_day(until, "--until")
     statuses = status.split(",") if status is not None else None
-    rt = _runtime(ctx)
+    rt = runtime(ctx)
     try:
         report = run_detection(
             rt.tool_context("cli", None), since=start, until=end, statuses=statuses
@@ -151,7 +141,7 @@ def show_command(
     as_json: JsonOpt = False,
 ) -> None:
     """One anomaly: figures, every root-cause dimension's top contributors, feedback."""
-    rt = _runtime(ctx)
+    rt = runtime(ctx)
     try:
         a = show(rt.tool_context("cli", None), anomaly_id)
     finally:
@@ -174,7 +164,7 @@ def show_command(
             money(c.expected, a.currency),
             money(c.actual, a.currency),
             money(c.delta, a.currency),
-            f"{c.share * 100:.1f}%" if c.share is not None else "n/a",
+            percent(c.share * 100) if c.share is not None else "n/a",
         ]
         for items in a.root_cause.values()
         for c in items
@@ -208,7 +198,7 @@ def mark_command(
 ) -> None:
     """Record a verdict; marked anomalies are not raised again (false positives also raise the
     series' threshold)."""
-    rt = _runtime(ctx)
+    rt = runtime(ctx)
     try:
         a = mark(rt.tool_context("cli", None), anomaly_id, status, by=by, reason=reason)
     finally:
@@ -241,7 +231,7 @@ def mute_command(
     end = parse_day(until, "--until")
     assert end is not None
     start = parse_day(since, "--from")
-    rt = _runtime(ctx)
+    rt = runtime(ctx)
     try:
         m = add_mute(
             rt.tool_context("cli", None), filter_text, until=end, by=by, since=start, reason=reason

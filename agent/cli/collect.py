@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import typer
@@ -13,6 +12,7 @@ from rich.progress import Progress
 
 from agent.cli.render import err_console, out_console, print_json, table
 from agent.context import AppContext
+from warehouse.clock import utc_now
 from warehouse.cloud import CloudSettings
 from warehouse.errors import ConfigError
 from warehouse.inventory.aws import collect_aws
@@ -89,9 +89,7 @@ def aws_command(
     result = _run(
         as_json,
         "collecting AWS",
-        lambda progress: collect_aws(
-            con, config, settings, now=datetime.now(UTC), on_progress=progress
-        ),
+        lambda progress: collect_aws(con, config, settings, now=utc_now(), on_progress=progress),
     )
     _show(result, as_json)
 
@@ -117,7 +115,7 @@ def kubernetes_command(
             con,
             config,
             settings,
-            now=datetime.now(UTC),
+            now=utc_now(),
             contexts=context or (),
             on_progress=progress,
         ),

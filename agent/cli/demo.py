@@ -12,8 +12,8 @@ from typing import Annotated
 import typer
 from rich.progress import Progress
 
+from agent.cli.allocation import refresh_allocation
 from agent.cli.render import err_console, money, out_console, print_json, table
-from agent.cli.tags import refresh_allocation
 from agent.config import load_config
 from agent.context import AppContext
 from agent.demo.build import build_demo
@@ -24,6 +24,7 @@ from tools.spend.engine import MoversResult, SpendQuery, SpendResult, spend, top
 from tools.vtags.accuracy import AccuracyResult, load_truth, score
 from warehouse.demo import DEMO_CONFIG, DEMO_END, DEMO_SEED, DemoFile, write_scale
 from warehouse.errors import FinopsError
+from warehouse.format import percent
 
 __all__ = ["register"]
 
@@ -65,13 +66,13 @@ def _print_allocation(result: AccuracyResult) -> None:
     cur = result.currency
     by = result.by_provenance
     parts = ", ".join(
-        f"{p} {by[p].spend / result.total * 100:.1f}%"
+        f"{p} {percent(by[p].spend / result.total * 100)}"
         for p in ("tag", "rule", "inferred", "shared")
     )
     inferred = by["inferred"]
-    accuracy = f"{inferred.accuracy * 100:.1f}%" if inferred.accuracy is not None else "n/a"
+    accuracy = percent(inferred.accuracy * 100) if inferred.accuracy is not None else "n/a"
     out_console.print(
-        f"Virtual tag team: {result.allocated_share * 100:.1f}% of {money(result.total, cur)} "
+        f"Virtual tag team: {percent(result.allocated_share * 100)} of {money(result.total, cur)} "
         f"allocated, all history ({parts}); inferred owners correct for {accuracy} of "
         f"{money(inferred.spend, cur)} inferred spend against ground_truth.json"
     )

@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
+from agent.cli.allocation import refresh_allocation
 from agent.cli.render import money, out_console, print_json, table
-from agent.cli.tags import refresh_allocation
 from agent.context import AppContext
 from tools.forecast.backtest import BacktestQuery, BacktestResult, HorizonScore, backtest
 from tools.forecast.service import LEVELS, ForecastQuery, ForecastResult, SeriesForecast, forecast
@@ -15,6 +15,7 @@ from tools.periods import parse_day
 from tools.query import resolve_dimension
 from tools.spend.engine import Filter, parse_filter
 from warehouse.errors import QueryError
+from warehouse.format import amount, percent
 
 __all__ = ["register"]
 
@@ -29,7 +30,7 @@ def _scope(filters: list[Filter]) -> str:
 
 def _interval(s: SeriesForecast, level: int) -> str:
     i = s.interval(level)
-    return f"{i.lower:,.2f} – {i.upper:,.2f}"
+    return f"{amount(i.lower)} – {amount(i.upper)}"
 
 
 def _model(s: SeriesForecast) -> str:
@@ -76,10 +77,6 @@ def _show_forecast(r: ForecastResult) -> None:
         out_console.print(f"Note: {r.note}", markup=False)
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f}%"
-
-
 def _show_backtest(r: BacktestResult) -> None:
     head = [
         "horizon",
@@ -97,13 +94,13 @@ def _show_backtest(r: BacktestResult) -> None:
         return [
             h.horizon + (" *" if h.horizon == r.primary else ""),
             f"{h.points:,}",
-            _pct(h.ours.mape),
-            _pct(h.baseline.mape),
-            _pct(h.ours.smape),
-            _pct(h.baseline.smape),
-            _pct(h.ours.wape),
-            _pct(h.baseline.wape),
-            *(_pct(h.coverage.get(str(lv))) for lv in LEVELS),
+            percent(h.ours.mape, 2),
+            percent(h.baseline.mape, 2),
+            percent(h.ours.smape, 2),
+            percent(h.baseline.smape, 2),
+            percent(h.ours.wape, 2),
+            percent(h.baseline.wape, 2),
+            *(percent(h.coverage.get(str(lv)), 2) for lv in LEVELS),
         ]
 
     origins = f"{r.first_origin} to {r.last_origin}" if r.first_origin else "none"
@@ -116,8 +113,8 @@ def _show_backtest(r: BacktestResult) -> None:
         if h.ours_month_total_mape is not None:
             out_console.print(
                 f"Month-end total (actual to date + forecast) MAPE: ours "
-                f"{_pct(h.ours_month_total_mape)}, seasonal-naive "
-                f"{_pct(h.baseline_month_total_mape)}."
+                f"{percent(h.ours_month_total_mape, 2)}, seasonal-naive "
+                f"{percent(h.baseline_month_total_mape, 2)}."
             )
     out_console.print(f"Ours: {r.method}. Baseline: {r.baseline}. * primary horizon.", markup=False)
     out_console.print(f"Verdict: {r.verdict}.", markup=False)

@@ -17,8 +17,7 @@ import typer.main
 from typer._click import Command, Context, HelpFormatter  # the click copy Typer vendors
 from typer.core import TyperCommand, TyperGroup
 
-from agent.cli.render import err_console
-from agent.context import AppContext
+from agent.console import err_console
 from warehouse.errors import FinopsError
 
 __all__ = ["app", "main"]
@@ -42,37 +41,37 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     ),
     (
         "ask",
-        "agent.cli.agent",
+        "agent.cli.ask",
         "Ask the agent; it answers from the warehouse with tools, within its self-budget.",
     ),
     (
         "approve",
-        "agent.cli.agent",
+        "agent.cli.proposals",
         "Approve a proposal; once approved it is re-validated and executed at most once.",
     ),
     (
         "reject",
-        "agent.cli.agent",
+        "agent.cli.proposals",
         "Reject a proposal; nothing runs.",
     ),
     (
         "rollback",
-        "agent.cli.agent",
+        "agent.cli.proposals",
         "Propose the exact reverse of an executed action; it runs only after approval.",
     ),
     (
         "audit",
-        "agent.cli.agent",
+        "agent.cli.audit",
         "The append-only audit log: model calls, tool calls, proposals, decisions, executions.",
     ),
     (
         "proposals",
-        "agent.cli.agent",
+        "agent.cli.proposals",
         "Proposed actions and their status.",
     ),
     (
         "tickets",
-        "agent.cli.agent",
+        "agent.cli.tickets",
         "The local tickets table (tickets opened by approved proposals).",
     ),
     (
@@ -225,6 +224,8 @@ def _global(
         Path | None, typer.Option("--config", help="Config file (default HOME/finops.yaml).")
     ] = None,
 ) -> None:
+    from agent.context import AppContext  # the config and connections, once a command runs
+
     ctx.obj = AppContext.create(home, config)
     ctx.call_on_close(ctx.obj.close)
 

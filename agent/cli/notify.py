@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -15,15 +15,12 @@ from agent.context import AppContext
 from tools.notify.config import NotifyConfig
 from tools.notify.ledger import DeliveryRecord, recent_deliveries
 from tools.notify.service import DeliveryReport, NotifyError, probe_alert, send
+from warehouse.clock import utc_now
 
 __all__ = ["notify_config", "register", "send_probe"]
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 notify_app = typer.Typer(help="Alerts: test a channel, show recent deliveries.")
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def notify_config(app: AppContext) -> NotifyConfig:
@@ -36,7 +33,7 @@ def send_probe(
     app: AppContext,
     channel: str,
     *,
-    clock: Callable[[], datetime] = _utcnow,
+    clock: Callable[[], datetime] = utc_now,
     sleep: Callable[[float], None] = time.sleep,
     environ: Mapping[str, str] | None = None,
     config: NotifyConfig | None = None,

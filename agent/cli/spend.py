@@ -6,8 +6,8 @@ from typing import Annotated
 
 import typer
 
+from agent.cli.allocation import refresh_allocation
 from agent.cli.render import money, out_console, print_json, table
-from agent.cli.tags import refresh_allocation
 from agent.context import AppContext
 from tools.periods import parse_day
 from tools.spend.engine import (

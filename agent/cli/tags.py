@@ -7,36 +7,20 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
-from rich.progress import Progress
 
-from agent.cli.render import err_console, money, out_console, print_json, table
+from agent.cli.allocation import refresh_allocation
+from agent.cli.render import money, out_console, print_json, table
 from agent.context import AppContext
 from tools.periods import parse_day
 from tools.vtags.accuracy import load_truth, score
-from tools.vtags.allocate import BuildResult, ensure_allocation
 from tools.vtags.report import PROVENANCES, candidates, coverage, explain, export
 from warehouse.errors import QueryError
+from warehouse.format import percent
 
-__all__ = ["refresh_allocation", "register"]
+__all__ = ["register"]
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 tags_app = typer.Typer(help="Virtual tags: allocation of every cost row to an owner.")
-
-
-def refresh_allocation(app: AppContext, *, force: bool = False, quiet: bool = False) -> BuildResult:
-    """Bring the allocation up to date (rebuilds only when definitions or data changed)."""
-    with Progress(console=err_console, transient=True, disable=quiet) as progress:
-        task = progress.add_task("checking virtual tag allocation", total=None)
-        return ensure_allocation(
-            app.engine(),
-            app.config,
-            force=force,
-            on_step=lambda s: progress.update(task, description=s),
-        )
-
-
-def _pct(value: Decimal) -> str:
-    return f"{value * 100:.1f}%"
 
 
 @tags_app.command("refresh")
@@ -76,10 +60,11 @@ def coverage_command(
     out_console.print(f"Virtual tag coverage, billed cost, {period}:")
     for c in result.tags:
         shares = ", ".join(
-            f"{p} {_pct(c.by_provenance[p] / c.total) if c.total else 'n/a'}" for p in PROVENANCES
+            f"{p} {percent(c.by_provenance[p] / c.total * 100) if c.total else 'n/a'}"
+            for p in PROVENANCES
         )
         out_console.print(
-            f"- {c.vtag}: {_pct(c.allocated_share)} of {money(c.total, cur)} allocated to "
+            f"- {c.vtag}: {percent(c.allocated_share * 100)} of {money(c.total, cur)} allocated to "
             f"{c.values} values ({shares})"
         )
 
@@ -143,7 +128,7 @@ def candidates_command(
     share = result.unallocated / result.total if result.total else Decimal(0)
     title = (
         f"Unallocated {tag}: {money(result.unallocated, cur)} of {money(result.total, cur)} "
-        f"({_pct(share)}), billed, all history"
+        f"({percent(share * 100)}), billed, all history"
     )
     head = ["provider", "account", "resource", "service", "cost", "suggested", "why"]
     out_console.print(table(title, head, rows, right=(4,)))
@@ -195,13 +180,14 @@ def accuracy_command(
             p,
             money(s.spend, cur),
             money(s.scored, cur),
-            _pct(s.accuracy) if s.accuracy is not None else "n/a",
+            percent(s.accuracy * 100) if s.accuracy is not None else "n/a",
         ]
         for p, s in result.by_provenance.items()
     ]
     out_console.print(
         table(
-            f"{tag}: {_pct(result.allocated_share)} of {money(result.total, cur)} allocated",
+            f"{tag}: {percent(result.allocated_share * 100)} of {money(result.total, cur)} "
+            "allocated",
             ["provenance", "spend", "with known owner", "correct"],
             rows,
             right=(1, 2, 3),

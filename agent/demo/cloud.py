@@ -18,7 +18,6 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-import boto3
 from pydantic import BaseModel
 
 from agent.context import AppContext
@@ -26,7 +25,7 @@ from agent.runtime.runner import Runtime
 from guardrails.approvals import Proposal
 from tools.invoke import invoke_tool
 from tools.optimize.engine import recommend
-from warehouse.cloud import CloudSettings
+from warehouse.cloud import CloudSettings, aws_client
 from warehouse.errors import FinopsError
 from warehouse.inventory.aws import collect_aws
 from warehouse.inventory.config import AwsCollectConfig
@@ -88,11 +87,6 @@ def simulated_aws() -> Iterator[str]:
         server.stop()
 
 
-def _client(endpoint: str, service: str) -> Any:
-    session: Any = boto3.session.Session()  # `service` is a variable: no stub overload
-    return session.client(service, region_name=REGION, endpoint_url=endpoint)
-
-
 def _datapoints(name: str, iid: str, values: list[float], start: datetime) -> list[dict[str, Any]]:
     return [
         {
@@ -108,7 +102,8 @@ def _datapoints(name: str, iid: str, values: list[float], start: datetime) -> li
 
 def _seed(endpoint: str, end: date) -> dict[str, str]:
     """Launch the fleet and write its hourly metrics for the DAYS days ending on `end`."""
-    ec2, cw = _client(endpoint, "ec2"), _client(endpoint, "cloudwatch")
+    cloud = CloudSettings(aws_endpoint_url=endpoint)
+    ec2, cw = aws_client("ec2", REGION, cloud), aws_client("cloudwatch", REGION, cloud)
     start = datetime.combine(end - timedelta(days=DAYS - 1), time(), tzinfo=UTC)
     ids: dict[str, str] = {}
     for name, team, cpu, net_mb, protect in _FLEET:
@@ -132,7 +127,8 @@ def _seed(endpoint: str, end: date) -> dict[str, str]:
 
 
 def _states(endpoint: str, ids: Mapping[str, str]) -> dict[str, str]:
-    resp = _client(endpoint, "ec2").describe_instances(InstanceIds=list(ids))
+    ec2 = aws_client("ec2", REGION, CloudSettings(aws_endpoint_url=endpoint))
+    resp = ec2.describe_instances(InstanceIds=list(ids))
     return {
         i["InstanceId"]: i["State"]["Name"] for r in resp["Reservations"] for i in r["Instances"]
     }

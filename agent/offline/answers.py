@@ -10,16 +10,17 @@ is reported, never followed.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from agent.offline.detect import DETECT_EXAMPLES, DETECT_RENDERERS
+from agent.offline.figures import clean, money
 from agent.offline.intents import Unsupported
 from agent.offline.optimize import OPTIMIZE_EXAMPLES, OPTIMIZE_RENDERERS
 from agent.offline.tags import TAG_EXAMPLES, TAG_RENDERERS
+from warehouse.format import percent
 
 __all__ = [
     "DIMENSION_LABELS",
@@ -60,7 +61,6 @@ APPROVAL_ROUTE = (
     "Approvals happen only through the approval card or `finops approve ID --by USER` "
     "(or `finops reject ID --by USER`), by an allow-listed approver."
 )
-_MAX_TEXT = 160
 
 
 @dataclass(frozen=True)
@@ -69,31 +69,6 @@ class ToolResult:
 
     name: str
     content: str
-
-
-def money(value: Any, currency: str, places: int = 2) -> str:
-    """`USD 1,234.56`: rounded half-up to `places` decimals, with thousands separators."""
-    try:
-        amount = Decimal(str(value))
-    except (InvalidOperation, ValueError):
-        return f"{currency} {clean(value)}"
-    rounded = amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-    if rounded == 0:
-        rounded = abs(rounded)
-    return f"{currency} {rounded:,.{places}f}"
-
-
-def clean(value: Any) -> str:
-    """A data value as one short line of text (never markup or a new instruction line)."""
-    text = re.sub(r"[\s\x00-\x1f\x7f]+", " ", str(value)).strip()
-    return text if len(text) <= _MAX_TEXT else text[: _MAX_TEXT - 1] + "…"
-
-
-def _signed(value: Any, currency: str) -> str:
-    """A change: `+USD 1,234.56`, `-USD 12.30`."""
-    amount = Decimal(str(value))
-    sign = "+" if amount > 0 else "-" if amount < 0 else ""
-    return sign + money(abs(amount), currency)
 
 
 def rate(value: Any, currency: str) -> str:
@@ -105,7 +80,7 @@ def rate(value: Any, currency: str) -> str:
 
 
 def _pct(value: Any) -> str:
-    return "new" if value is None else f"{Decimal(str(value)):+.1f}%"
+    return "new" if value is None else percent(value, signed=True)
 
 
 def _scope(filters: Sequence[Mapping[str, Any]]) -> str:
@@ -172,7 +147,7 @@ def _spend(data: Mapping[str, Any], default: str | None) -> str:
 def _mover_line(row: Mapping[str, Any], cur: str) -> str:
     return (
         f"{_row_label(row)}: {money(row.get('current'), cur)} vs "
-        f"{money(row.get('previous'), cur)} (delta {_signed(row.get('delta'), cur)}, "
+        f"{money(row.get('previous'), cur)} (delta {money(row.get('delta'), cur, signed=True)}, "
         f"{_pct(row.get('delta_pct'))})"
     )
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from agent.offline.figures import money
 from agent.offline.intents import PROVIDER_WORDS, ToolPlan
 
 __all__ = ["DETECT_EXAMPLES", "DETECT_RENDERERS", "plan_detect"]
@@ -70,10 +71,6 @@ def plan_detect(question: str) -> ToolPlan | None:
     return None
 
 
-def _money(value: Any, currency: str) -> str:
-    return f"{currency} {Decimal(str(value)):,.2f}"
-
-
 def _text(value: Any, limit: int = 100) -> str:
     flat = " ".join(str(value).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
@@ -92,17 +89,17 @@ def _forecast(data: Mapping[str, Any], _default: str | None) -> str:
     lines = [
         f"{data['horizon'].title()}-end forecast, {data['period_start']}..{data['period_end']} "
         f"(as of {data['as_of']}, {data['metric']} cost, {cur}; scope {scope}): "
-        f"{_money(total['forecast_total'], cur)} = {_money(total['actual_to_date'], cur)} so far "
-        f"+ {_money(total['forecast_remaining'], cur)} for the {data['days_remaining']} days left"
+        f"{money(total['forecast_total'], cur)} = {money(total['actual_to_date'], cur)} so far "
+        f"+ {money(total['forecast_remaining'], cur)} for the {data['days_remaining']} days left"
         + (
-            f"; 80% interval {_money(band['lower'], cur)}..{_money(band['upper'], cur)}."
+            f"; 80% interval {money(band['lower'], cur)}..{money(band['upper'], cur)}."
             if band
             else "."
         )
     ]
     for g in data.get("groups", [])[:8]:
         label = ", ".join(_text(v, 40) for v in g["dimensions"].values())
-        lines.append(f"- {label}: {_money(g['forecast_total'], cur)}")
+        lines.append(f"- {label}: {money(g['forecast_total'], cur)}")
     lines.append(f"Method: {_text(data['method'], 120)}.")
     return "\n".join(lines)
 
@@ -130,8 +127,8 @@ def _anomalies(data: Mapping[str, Any], _default: str | None) -> str:
         causes = [c[0] for c in a.get("root_cause", {}).values() if c and c[0].get("share")]
         why = "; ".join(f"{c['dimension']}={_text(c['value'], 50)}" for c in causes[:2])
         lines.append(
-            f"- [{a['status']}] {scope} on {a['start_day']}: {_money(a['actual'], cur)} vs "
-            f"{_money(a['expected'], cur)} expected (impact {_money(a['impact'], cur)})"
+            f"- [{a['status']}] {scope} on {a['start_day']}: {money(a['actual'], cur)} vs "
+            f"{money(a['expected'], cur)} expected (impact {money(a['impact'], cur)})"
             + (f"; root cause {why}" if why else "")
             + f"; owner {_text(a.get('owner') or 'unknown', 40)}"
             + (f"; seen in {len(xs)} series" if len(xs) > 1 else "")
@@ -151,8 +148,8 @@ def _budgets(data: Mapping[str, Any], _default: str | None) -> str:
         )
         lines.append(
             f"- {_text(b['name'], 60)} ({b['period_start']}..{b['period_end']}, as of "
-            f"{b['as_of']}): {_money(b['actual'], cur)} spent of {_money(b['amount'], cur)} "
-            f"({b['actual_percent']}%), forecast {_money(b['forecast'], cur)} "
+            f"{b['as_of']}): {money(b['actual'], cur)} spent of {money(b['amount'], cur)} "
+            f"({b['actual_percent']}%), forecast {money(b['forecast'], cur)} "
             f"({b['forecast_percent']}%); {state}."
         )
     return "Budgets:\n" + "\n".join(lines) if lines else "No budgets are defined."

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from agent.offline.figures import money
 from agent.offline.intents import ToolPlan
 
 __all__ = ["OPTIMIZE_EXAMPLES", "OPTIMIZE_RENDERERS", "plan_optimize"]
@@ -63,10 +64,6 @@ def plan_optimize(question: str) -> ToolPlan | None:
     return ToolPlan("optimization_findings", args)
 
 
-def _money(value: Any, currency: str) -> str:
-    return f"{currency} {Decimal(str(value)):,.2f}"
-
-
 def _flat(value: Any, limit: int = 60) -> str:
     text = " ".join(str(value).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -91,7 +88,7 @@ def _line(f: Mapping[str, Any], cur: str) -> str:
     change = f"{f.get('current') or '?'} → {f['recommended']}" if f.get("recommended") else ""
     saving = f["saving"]
     figure = (
-        f"saves {_money(saving['monthly'], cur)}/month ({saving['source']})"
+        f"saves {money(saving['monthly'], cur)}/month ({saving['source']})"
         if saving.get("monthly") is not None
         else "saving unknown"
     )
@@ -118,7 +115,7 @@ def _findings(data: Mapping[str, Any], _default: str | None) -> str:
     total = sum((Decimal(str(f["saving"]["monthly"] or 0)) for f in findings), Decimal(0))
     lines = [
         f"{head}: {data.get('findings_total', len(findings))} finding(s), about "
-        f"{_money(total, cur)}/month in those listed."
+        f"{money(total, cur)}/month in those listed."
     ]
     lines += [_line(f, cur) for f in findings[:_SHOWN]]
     if len(findings) > _SHOWN:
@@ -144,16 +141,16 @@ def _saved(data: Mapping[str, Any], _default: str | None) -> str:
     if not total["resources"]:
         return f"{head}: no executed saving action yet."
     lines = [
-        f"{head}: measured {_money(total['measured_monthly'], cur)}/month against "
-        f"{_money(total['estimated_of_measured'], cur)}/month estimated for the same resources; "
-        f"{_money(total['realized'], cur)} saved so far; {total['resources']} resource(s) in "
+        f"{head}: measured {money(total['measured_monthly'], cur)}/month against "
+        f"{money(total['estimated_of_measured'], cur)}/month estimated for the same resources; "
+        f"{money(total['realized'], cur)} saved so far; {total['resources']} resource(s) in "
         f"{total['proposals']} proposal(s) ({_statuses(total['statuses'])})."
     ]
     for g in data["groups"][:8]:
         lines.append(
-            f"- {_flat(g['key'], 40)}: measured {_money(g['measured_monthly'], cur)}/month vs "
-            f"estimated {_money(g['estimated_of_measured'], cur)}; realized "
-            f"{_money(g['realized'], cur)} ({_statuses(g['statuses'])})"
+            f"- {_flat(g['key'], 40)}: measured {money(g['measured_monthly'], cur)}/month vs "
+            f"estimated {money(g['estimated_of_measured'], cur)}; realized "
+            f"{money(g['realized'], cur)} ({_statuses(g['statuses'])})"
         )
     return "\n".join(lines)
 

@@ -12,7 +12,9 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import Any
 
+from agent.offline.figures import money
 from agent.offline.intents import ToolPlan
+from warehouse.format import percent
 
 __all__ = ["TAG_EXAMPLES", "TAG_RENDERERS", "plan_tags"]
 
@@ -61,13 +63,10 @@ def plan_tags(question: str) -> ToolPlan | None:
     return None
 
 
-def _money(value: Any, currency: str) -> str:
-    return f"{currency} {Decimal(str(value)):,.2f}"
-
-
-def _pct(part: Any, whole: Any) -> str:
+def _share(part: Any, whole: Any) -> str:
+    """`part` as a percentage of `whole`; `n/a` when `whole` is zero."""
     w = Decimal(str(whole))
-    return f"{Decimal(str(part)) / w * 100:.1f}%" if w else "n/a"
+    return percent(Decimal(str(part)) / w * 100) if w else "n/a"
 
 
 def _text(value: Any, limit: int = 120) -> str:
@@ -83,11 +82,11 @@ def _coverage(data: Mapping[str, Any], _default: str | None) -> str:
     for t in data["tags"]:
         by = t["by_provenance"]
         parts = ", ".join(
-            f"{p} {_pct(by[p], t['total'])}" for p in ("tag", "rule", "inferred", "shared")
+            f"{p} {_share(by[p], t['total'])}" for p in ("tag", "rule", "inferred", "shared")
         )
         lines.append(
-            f"- {t['vtag']}: {_pct(t['allocated'], t['total'])} of {_money(t['total'], cur)} "
-            f"allocated ({parts}); unallocated {_money(by['default'], cur)}."
+            f"- {t['vtag']}: {_share(t['allocated'], t['total'])} of {money(t['total'], cur)} "
+            f"allocated ({parts}); unallocated {money(by['default'], cur)}."
         )
     return "\n".join(lines)
 
@@ -95,8 +94,8 @@ def _coverage(data: Mapping[str, Any], _default: str | None) -> str:
 def _candidates(data: Mapping[str, Any], _default: str | None) -> str:
     cur = data["currency"]
     lines = [
-        f"Unallocated {data['vtag']} spend: {_money(data['unallocated'], cur)} of "
-        f"{_money(data['total'], cur)} (billed, all history). Largest:"
+        f"Unallocated {data['vtag']} spend: {money(data['unallocated'], cur)} of "
+        f"{money(data['total'], cur)} (billed, all history). Largest:"
     ]
     for c in data["candidates"]:
         what = _text(c.get("resource_name") or c.get("resource_id") or "(no resource id)", 60)
@@ -108,7 +107,7 @@ def _candidates(data: Mapping[str, Any], _default: str | None) -> str:
         )
         lines.append(
             f"- {_text(c.get('provider') or '', 30)} / {_text(c.get('account') or '', 40)} / "
-            f"{what}: {_money(c['cost'], cur)}; {guess}"
+            f"{what}: {money(c['cost'], cur)}; {guess}"
         )
     return "\n".join(lines)
 
@@ -116,7 +115,7 @@ def _candidates(data: Mapping[str, Any], _default: str | None) -> str:
 def _explain(data: Mapping[str, Any], _default: str | None) -> str:
     cur = data["currency"]
     lines = [
-        f"Allocation of {_text(data['resource_id'], 80)} ({_money(data['cost'], cur)} billed, "
+        f"Allocation of {_text(data['resource_id'], 80)} ({money(data['cost'], cur)} billed, "
         "all history):"
     ]
     for d in data["decisions"]:
@@ -125,7 +124,7 @@ def _explain(data: Mapping[str, Any], _default: str | None) -> str:
         )
         lines.append(
             f"- {d['vtag']} = {_text(d['value'], 60)} ({d['provenance']}: {_text(why)}), "
-            f"{_money(d['cost'], cur)}"
+            f"{money(d['cost'], cur)}"
         )
     return "\n".join(lines)
 

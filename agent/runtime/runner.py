@@ -14,7 +14,7 @@ import json
 import os
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -37,15 +37,12 @@ from tools.context import ToolContext
 from tools.registry import ToolRegistry
 from tools.tickets.sync import sync_tickets
 from tools.vtags.allocate import ensure_allocation
+from warehouse.clock import utc_now
 from warehouse.errors import QueryError
 from warehouse.ingest.agent_spend import sync_agent_spend
 from warehouse.ingest.ai_common import load_price_table
 
 __all__ = ["AskResult", "Runtime", "ToolCallRecord"]
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class ToolCallRecord(BaseModel):
@@ -77,7 +74,7 @@ class Runtime:
         self,
         app: AppContext,
         *,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utc_now,
         environ: Mapping[str, str] | None = None,
         models: Sequence[ModelHandle] | None = None,
         registry: ToolRegistry | None = None,

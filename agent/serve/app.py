@@ -25,7 +25,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, Literal
 
@@ -46,16 +46,13 @@ from agent.slack.secrets import load_tokens
 from tools.events.alerts import AlertWorker
 from tools.events.app import create_app
 from tools.events.service import EventService
+from warehouse.clock import utc_now
 from warehouse.db import connect
 from warehouse.errors import ConfigError
 
 __all__ = ["ServeOptions", "ServeStack", "SlackSetup", "build_stack", "package_version"]
 
 log = logging.getLogger("finops.serve")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def package_version() -> str:
@@ -92,7 +89,7 @@ def setup_slack(
     app: AppContext,
     options: ServeOptions,
     environ: Mapping[str, str],
-    clock: Callable[[], datetime] = _now,
+    clock: Callable[[], datetime] = utc_now,
 ) -> SlackSetup:
     """Build the Slack app when Slack is configured (its bot token is set): Socket Mode unless
     `--http`.
@@ -136,7 +133,7 @@ class ServeStack:
     scheduler: Scheduler | None = None
     sched_rt: Runtime | None = None
     thread: SchedulerThread | None = None
-    clock: Callable[[], datetime] = _now
+    clock: Callable[[], datetime] = utc_now
     asgi: Starlette = field(init=False)
 
     def __post_init__(self) -> None:
@@ -251,7 +248,7 @@ def build_stack(
     options: ServeOptions,
     environ: Mapping[str, str],
     *,
-    clock: Callable[[], datetime] = _now,
+    clock: Callable[[], datetime] = utc_now,
 ) -> ServeStack:
     """Open the runtimes and build every part; nothing runs until the lifespan starts."""
     token = bearer_token(events_settings(app), options.host, environ)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ipaddress
 import signal
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from types import FrameType
 from typing import Any
 
@@ -22,6 +22,7 @@ from tools.events.flags import FlagHook, LedgerProposer
 from tools.events.server import serve
 from tools.events.service import EventService
 from tools.notify.config import NotifyConfig
+from warehouse.clock import utc_now
 from warehouse.db import connect
 from warehouse.errors import ConfigError
 
@@ -32,10 +33,6 @@ __all__ = [
     "events_settings",
     "serve_until_signal",
 ]
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 def _loopback(host: str) -> bool:
@@ -105,7 +102,7 @@ def serve_until_signal(
 def build_service(
     app: AppContext,
     rt: Runtime,
-    clock: Callable[[], datetime] = _now,
+    clock: Callable[[], datetime] = utc_now,
     on_flag: FlagHook | None = None,
 ) -> EventService:
     """The pipeline over this home: warehouse opened per flush, proposals through the ledger."""
@@ -129,4 +126,4 @@ def alert_worker(app: AppContext, rt: Runtime) -> AlertWorker | None:
     notify = getattr(app.config, "notify", None)
     if not isinstance(notify, NotifyConfig) or not notify.channels:
         return None
-    return AlertWorker(notify, rt.store, _now).start()
+    return AlertWorker(notify, rt.store, utc_now).start()

@@ -37,6 +37,7 @@ from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel
 
 from agent.serve.scheduler_config import JobKind, ScheduledJob, cron_trigger
+from warehouse.clock import utc_now
 from warehouse.errors import ConfigError, FinopsError
 from warehouse.state.store import StateStore, utc_text
 
@@ -62,10 +63,6 @@ _SPANS = (
 )
 _COUNT_CAP = 10_000
 _TICK = 1e-6
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class ScheduledRun(BaseModel):
@@ -158,7 +155,7 @@ class Scheduler:
         runners: Mapping[str, JobRunner],
         *,
         started_at: datetime,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Callable[[], datetime] = utc_now,
         replica: str | None = None,
     ) -> None:
         enabled = [j for j in jobs if j.enabled]

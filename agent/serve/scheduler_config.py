@@ -22,7 +22,9 @@ import re
 from typing import TYPE_CHECKING, Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
+
+from warehouse.settings import Strict
 
 if TYPE_CHECKING:
     from apscheduler.triggers.cron import CronTrigger
@@ -84,14 +86,12 @@ def cron_trigger(cron: str, timezone: str) -> CronTrigger:
         raise ValueError(f"cron {cron!r} is invalid: {exc}") from None
 
 
-class ScheduledJob(BaseModel):
+class ScheduledJob(Strict):
     """One scheduled job: `job` runs at every fire time of `cron` (in `timezone`).
 
     Missed fire times (the service was down) are coalesced: the job runs once for the latest
     one, unless that is older than `misfire_grace_minutes` (then it is recorded as missed).
     """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1, max_length=80, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     cron: str = Field(description='Five fields: minute hour day month weekday, e.g. "5 * * * *".')

@@ -21,7 +21,7 @@ import os
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from slack_bolt import Ack, App, Respond
@@ -47,16 +47,13 @@ from agent.slack.rbac import Access, RateLimiter
 from agent.slack.secrets import SlackTokens, load_tokens
 from agent.slack.services import Services, TrackingExecutor
 from agent.slack.state import SlackState
+from warehouse.clock import utc_now
 from warehouse.errors import ConfigError
 
 __all__ = ["SlackApp", "build_slack_app"]
 
 log = logging.getLogger("finops.slack")
 EVENTS_PATH = "/slack/events"
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass
@@ -164,7 +161,7 @@ def build_slack_app(
     app_ctx: AppContext,
     *,
     client: WebClient | None = None,
-    clock: Callable[[], datetime] = _utcnow,
+    clock: Callable[[], datetime] = utc_now,
     runtime: Runtime | None = None,
     environ: Mapping[str, str] | None = None,
     workers: int = 8,

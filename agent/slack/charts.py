@@ -18,6 +18,7 @@ from decimal import Decimal
 from typing import Any
 
 from tools.forecast.path import ForecastPath
+from warehouse.format import amount, money
 
 __all__ = [
     "Chart",
@@ -105,10 +106,6 @@ def chart_png(data: dict[str, Any], title: str) -> bytes | None:
     return None
 
 
-def _money(currency: str, value: Decimal) -> str:
-    return f"{currency} {value:,.2f}"
-
-
 def forecast_title(path: ForecastPath) -> str:
     """E.g. `Month-end forecast · all spend · 2026-11-01..2026-11-30 (as of 2026-11-20) ·
     billed cost, USD`."""
@@ -143,11 +140,11 @@ def _cumulative(ax: Any, path: ForecastPath) -> None:
             color=color,
             alpha=0.6,
             linewidth=0,
-            label=f"{band.level}% interval {_money(path.currency, low)}..{high:,.2f}",
+            label=f"{band.level}% interval {money(low, path.currency)}..{amount(high)}",
         )
     ax.plot(days, line, color="#c0392b", linestyle="--", label="forecast")
     ax.annotate(
-        _money(path.currency, path.forecast_total),
+        money(path.forecast_total, path.currency),
         (days[-1], line[-1]),
         textcoords="offset points",
         xytext=(-10, 2),
@@ -211,12 +208,12 @@ def forecast_caption(path: ForecastPath) -> str:
     """`Month-end total USD 61,234.00 (80% USD …..…; 95% USD …..…), billed cost, all spend,
     2026-11-01..2026-11-30`: the chart's figures in words (also its alt text)."""
     bands = "; ".join(
-        f"{b.level}% {_money(path.currency, path.interval(b.level)[0])}.."
-        f"{path.interval(b.level)[1]:,.2f}"
+        f"{b.level}% {money(path.interval(b.level)[0], path.currency)}.."
+        f"{amount(path.interval(b.level)[1])}"
         for b in sorted(path.bands, key=lambda b: b.level)
     )
     return (
-        f"{path.horizon.title()}-end total {_money(path.currency, path.forecast_total)} "
+        f"{path.horizon.title()}-end total {money(path.forecast_total, path.currency)} "
         f"({bands}), {path.metric} cost, {path.scope()}, "
         f"{path.period_start}..{path.period_end}, as of {path.as_of}"
     )

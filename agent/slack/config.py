@@ -28,7 +28,9 @@ import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from warehouse.settings import Strict
 
 __all__ = ["ROLE_RANK", "RoleGrant", "SlackConfig"]
 
@@ -37,11 +39,7 @@ ROLE_RANK: dict[str, int] = {"none": 0, "viewer": 1, "analyst": 2, "approver": 3
 _SLACK_ID = re.compile(r"^[UWS][A-Z0-9]{2,30}$")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RoleGrant(_Strict):
+class RoleGrant(Strict):
     """One user's or user group's role."""
 
     role: Role
@@ -67,7 +65,7 @@ class RoleGrant(_Strict):
         return self
 
 
-class SlackConfig(_Strict):
+class SlackConfig(Strict):
     """The Slack app: tokens by reference, channels, roles and the chat rate limit."""
 
     bot_token_env: str = Field(

@@ -1,5 +1,6 @@
-"""Optimization actions: write tools that propose stopping, starting and resizing EC2 instances,
-the approved executors that re-validate and act once, and `rollback_action`.
+"""Optimization actions: the shared base (`base`: resolve, plan, precheck, execute, reverse, and
+`register`), the blast-radius limits (`limits`), one module per action family, and the agent
+tools that propose them (`agent_tools`).
 
-Importing `tools.actions.ec2` registers the tools and their actions (see `tools.catalog`).
+Importing an action module registers its actions; `tools.catalog` imports them all.
 """

@@ -13,7 +13,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
-from tools.actions.aws_ec2 import ActionError
+from tools.actions.base import ActionError
 
 __all__ = [
     "SNAPSHOT_WAIT",

@@ -2,29 +2,28 @@
 
 Every change is dry-run first (`DryRun=True`: AWS answers `DryRunOperation` when the call would
 succeed, `UnauthorizedOperation` when it is not allowed). State changes wait with boto3's waiters,
-whose first poll is immediate (no sleep when the instance is already there). Calls go to
-`AWS_ENDPOINT_URL` when set (see `tools.vtags.tagback_models.CloudSettings`).
+whose first poll is immediate (no sleep when the instance is already there). Clients come from
+`warehouse.cloud.aws_client` (one per endpoint, region and service; calls go to
+`AWS_ENDPOINT_URL` when set).
 """
 
 from __future__ import annotations
 
-import threading
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 
-from warehouse.cloud import CloudSettings
-from warehouse.errors import QueryError
+from tools.actions.base import ActionError
+from warehouse.cloud import CloudSettings, aws_client
 
 __all__ = [
-    "ActionError",
     "Live",
     "by_region",
     "describe",
+    "describe_by_region",
     "dry_run",
     "ec2_client",
     "modify_type",
@@ -34,12 +33,7 @@ __all__ = [
 ]
 
 GONE = ("shutting-down", "terminated")
-_CLIENTS: dict[tuple[str | None, str], Any] = {}
-_LOCK = threading.Lock()
-
-
-class ActionError(QueryError):
-    """A cloud action could not be proposed, re-validated or executed; the message says why."""
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -61,14 +55,22 @@ def by_region(targets: Iterable[Mapping[str, Any]]) -> dict[str, list[Mapping[st
 
 
 def ec2_client(region: str, settings: CloudSettings) -> Any:
-    """One boto3 EC2 client per endpoint and region (thread-safe, reused)."""
-    key = (settings.aws_endpoint_url, region)
-    with _LOCK:
-        if key not in _CLIENTS:
-            _CLIENTS[key] = boto3.session.Session().client(
-                "ec2", region_name=region, endpoint_url=settings.aws_endpoint_url
-            )
-        return _CLIENTS[key]
+    """The shared EC2 client of the endpoint and region."""
+    return aws_client("ec2", region, settings)
+
+
+def describe_by_region(
+    service: str,
+    settings: CloudSettings,
+    targets: Iterable[Mapping[str, Any]],
+    key: str,
+    describe: Callable[[Any, list[str]], Mapping[str, T]],
+) -> dict[str, T]:
+    """Live state of the targets' `key` ids, one `describe` call per region."""
+    out: dict[str, T] = {}
+    for region, group in by_region(targets).items():
+        out |= describe(aws_client(service, region, settings), [str(t[key]) for t in group])
+    return out
 
 
 def _code(exc: ClientError) -> str:

@@ -5,22 +5,21 @@ without doing it. The actions' dry-run equivalent is `DescribeDBInstances` plus 
 itself applies before `StopDBInstance` (state `available`; not a read replica, not the source of
 one, not an Aurora cluster member, not Multi-AZ SQL Server: `stop_refusal`). A missing
 `rds:StopDBInstance` permission therefore shows only when the action executes (and fails it,
-with nothing changed). Calls go to `AWS_ENDPOINT_URL` when set.
+with nothing changed). Clients come from `warehouse.cloud.aws_client` (calls go to
+`AWS_ENDPOINT_URL` when set).
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError, WaiterError
 from botocore.waiter import WaiterModel, create_waiter_with_client
 
-from tools.actions.aws_ec2 import ActionError
-from warehouse.cloud import CloudSettings
+from tools.actions.base import ActionError
+from warehouse.cloud import CloudSettings, aws_client
 
 __all__ = [
     "DbLive",
@@ -32,8 +31,6 @@ __all__ = [
     "stop_refusal",
 ]
 
-_CLIENTS: dict[tuple[str | None, str], Any] = {}
-_LOCK = threading.Lock()
 _WAIT = {"Delay": 30, "MaxAttempts": 60}
 _STOPPED = WaiterModel(
     {
@@ -76,14 +73,8 @@ class DbLive:
 
 
 def rds_client(region: str, settings: CloudSettings) -> Any:
-    """One boto3 RDS client per endpoint and region (thread-safe, reused)."""
-    key = (settings.aws_endpoint_url, region)
-    with _LOCK:
-        if key not in _CLIENTS:
-            _CLIENTS[key] = boto3.session.Session().client(
-                "rds", region_name=region, endpoint_url=settings.aws_endpoint_url
-            )
-        return _CLIENTS[key]
+    """The shared RDS client of the endpoint and region."""
+    return aws_client("rds", region, settings)
 
 
 def db_id(value: str) -> str:

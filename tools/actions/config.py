@@ -1,7 +1,7 @@
 """`actions:` in finops.yaml — blast-radius limits of optimization actions.
 
-A leaf module (pydantic only) so `agent.config` can import it without a cycle. Until the config
-carries the section, `actions_settings` returns the defaults.
+A leaf module (pydantic and the lower layer's strict base only), composed by `ToolSettings`.
+Until the config carries the section, `actions_settings` returns the defaults.
 """
 
 from __future__ import annotations
@@ -9,16 +9,16 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from warehouse.settings import Strict
 
 __all__ = ["ActionsConfig", "actions_settings"]
 
 
-class ActionsConfig(BaseModel):
+class ActionsConfig(Strict):
     """Blast radius of one proposal (Cloud Custodian's `max-resources` idea), checked when the
     proposal is made and again right before it executes."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     max_resources_per_proposal: int = Field(
         default=10, ge=1, le=1000, description="At most this many resources change per proposal."

@@ -1,4 +1,5 @@
-"""`delete_ebs_volume`: snapshot, then delete unattached EBS volumes, once, after approval.
+"""`delete_ebs_volume`: snapshot, then delete unattached EBS volumes, once, after approval (the
+tool: `tools.actions.agent_tools`).
 
 Only `available` (unattached) volumes, from `ebs_unattached` findings or explicit volume ids. A
 proposal names each volume with what the proposer saw live (state, size, type, AZ, IOPS,
@@ -27,26 +28,23 @@ from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field
 
 from guardrails.approvals import Proposal, ProposalDraft
-from tools.actions import aws_ebs, aws_ec2
+from tools.actions import aws_ebs, aws_ec2, base
 from tools.actions.aws_ebs import VolLive
-from tools.actions.aws_ec2 import ActionError
-from tools.actions.config import actions_settings
-from tools.actions.ebs_restore import PERMISSIONS as RESTORE_PERMISSIONS
+from tools.actions.base import ActionError, FindingsOrIds, Planned, TargetAction, Targets
 from tools.actions.ebs_restore import RESTORE, SOURCE_TAG, restore_draft
-from tools.actions.findings import current_findings, finding_evidence, pick_finding, stale_findings
-from tools.actions.limits import blast_radius, protected, run_rates
-from tools.actions.rollback import register_reverse
+from tools.actions.findings import ResourceIds, finding_evidence, resolve_ids, stale_findings
+from tools.actions.limits import protected, run_rates
 from tools.context import ToolContext
 from tools.optimize.config import settings
 from tools.optimize.idle import EBS_GB_MONTH
 from tools.optimize.models import Finding
-from tools.registry import REGISTRY, ActionSpec
 from tools.vtags.tagback_models import settings_for
+from warehouse.format import money
 
-__all__ = ["DELETE", "SNAPSHOT_GB_MONTH", "VolumesArgs"]
+__all__ = ["DELETE", "PERMISSIONS", "SNAPSHOT_GB_MONTH", "VOLUMES", "VolumesArgs"]
 
 DELETE = "delete_ebs_volume"
 FINDING_ACTION = "snapshot_and_delete_volume"
@@ -60,9 +58,12 @@ PERMISSIONS = (
     "ec2:DescribeSnapshots",
     "ec2:DeleteVolume",
 )
+_BY_NAME = {DELETE: PERMISSIONS}
+_VOLUME = ResourceIds("volume_id", "vol-", "an EBS volume")
 
 
-class VolumesArgs(BaseModel):
+class VolumesArgs(FindingsOrIds):
+    ids = "volume_ids"
     finding_ids: list[str] = Field(
         default_factory=list,
         max_length=200,
@@ -73,48 +74,14 @@ class VolumesArgs(BaseModel):
     )
     region: str | None = Field(default=None, description="Region of volume_ids.")
 
-    @model_validator(mode="after")
-    def _some(self) -> VolumesArgs:
-        if not self.finding_ids and not self.volume_ids:
-            raise ValueError("give finding_ids or volume_ids")
-        return self
-
 
 # -- proposing ----------------------------------------------------------------------------------
 
 
-def _resolve(
-    ctx: ToolContext, finding_ids: Sequence[str], ids: Sequence[str], region: str | None
-) -> list[dict[str, Any]]:
-    default = region or settings_for(ctx).aws_region
-    findings = current_findings(ctx)
-    targets: dict[str, dict[str, Any]] = {}
-    for fid in finding_ids:
-        f = pick_finding(
-            findings,
-            fid,
-            FINDING_ACTION,
-            lambda f: (f.resource_id or "").startswith("vol-"),
-            "an EBS volume",
-        )
-        rid = str(f.resource_id)
-        targets[rid] = {"volume_id": rid, "region": f.region or default, "finding": f}
-    by_volume = {f.resource_id: f for f in findings.values() if f.action == FINDING_ACTION}
-    for rid in ids:
-        if not rid.startswith("vol-"):
-            raise ActionError(f"{rid!r} is not an EBS volume id (vol-...)")
-        targets.setdefault(
-            rid, {"volume_id": rid, "region": default, "finding": by_volume.get(rid)}
-        )
-    return list(targets.values())
-
-
 def _live(ctx: ToolContext, targets: Sequence[Mapping[str, Any]]) -> dict[str, VolLive]:
-    s, out = settings_for(ctx), dict[str, VolLive]()
-    for region, group in aws_ec2.by_region(targets).items():
-        ids = [str(t["volume_id"]) for t in group]
-        out |= aws_ebs.describe_volumes(aws_ec2.ec2_client(region, s), ids)
-    return out
+    return aws_ec2.describe_by_region(
+        "ec2", settings_for(ctx), targets, "volume_id", aws_ebs.describe_volumes
+    )
 
 
 def _refusal(ctx: ToolContext, rid: str, now: VolLive | None) -> str | None:
@@ -156,9 +123,7 @@ def _target(r: Mapping[str, Any], now: VolLive, cost: Decimal) -> dict[str, Any]
     }
 
 
-def _plan(
-    ctx: ToolContext, resolved: Sequence[Mapping[str, Any]]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _plan(ctx: ToolContext, resolved: Sequence[Mapping[str, Any]]) -> tuple[Targets, Targets]:
     live = _live(ctx, resolved)
     rates = run_rates(ctx, list(live))
     targets, evidence, problems = [], [], []
@@ -181,64 +146,36 @@ def _plan(
                 "finding": finding_evidence(r.get("finding")),
             }
         )
-    if problems:
-        raise ActionError("; ".join(problems))
-    limit = blast_radius(ctx, targets)
-    if limit:
-        raise ActionError(limit)
+    base.admit(ctx, targets, problems)
     return targets, evidence
 
 
-def _draft(
-    ctx: ToolContext, targets: list[dict[str, Any]], evidence: list[dict[str, Any]]
-) -> ProposalDraft:
+def _draft(ctx: ToolContext, targets: Targets, evidence: Targets) -> ProposalDraft:
     cur = ctx.config.reporting_currency
-    saving = sum((Decimal(str(t["saving"])) for t in targets), Decimal(0))
+    saving = base.total(targets, "saving")
     gib = sum(int(t["size_gib"]) for t in targets)
     names = ", ".join(
         f"{t['volume_id']} ({t['volume_type']}, {t['size_gib']} GiB, {t['availability_zone']})"
         for t in targets
     )
-    return ProposalDraft(
-        action=DELETE,
+    return base.make_draft(
+        ctx,
+        DELETE,
         target="aws/ebs/" + ",".join(str(t["volume_id"]) for t in targets),
         params={"provider": "AWS", "volumes": targets},
         summary=f"Snapshot, then delete {len(targets)} unattached EBS volume(s): {names}; saves "
-        f"about {cur} {saving:.2f}/month (finding, else billed run rate, else list price); the "
-        f"kept snapshot(s) cost at most {cur} {SNAPSHOT_GB_MONTH * gib:.2f}/month "
-        f"({gib} GiB × {cur} {SNAPSHOT_GB_MONTH}/GB-month list, us-east-1) until deleted",
-        evidence={
-            "volumes": evidence,
-            "requested_by": ctx.actor,
-            "blast_radius": actions_settings(ctx.config).model_dump(mode="json"),
-        },
+        f"about {money(saving, cur)}/month (finding, else billed run rate, else list price); the "
+        f"kept snapshot(s) cost at most {money(SNAPSHOT_GB_MONTH * gib, cur)}/month "
+        f"({gib} GiB × {money(SNAPSHOT_GB_MONTH, cur)}/GB-month list, us-east-1) until deleted",
+        evidence={"volumes": evidence},
+        limits=True,
         expected_monthly_saving=saving,
-        currency=cur,
         risk="high",
         rollback="Deleting a volume is irreversible; each is snapshotted first (tagged "
         f"{SOURCE_TAG}) and deleted only once the snapshot is completed. rollback_action with "
         "this proposal's id proposes restore_ebs_volume: a new volume from that snapshot in the "
         "same AZ with the same type, size and tags (new id, unattached; approved the same way).",
     )
-
-
-@REGISTRY.tool(
-    effect="write",
-    reversible=True,
-    permissions=PERMISSIONS,
-    example={"finding_ids": ["opt-1a2b3c4d5e6f"]},
-)
-def delete_ebs_volume(ctx: ToolContext, args: VolumesArgs) -> ProposalDraft:
-    """Propose deleting unattached EBS volumes, each snapshotted first (nothing changes until
-    humans approve; two approvers by default). Give ebs_unattached finding ids from
-    optimization_findings, or volume ids. Attached (in-use) and protected (finops:protected=true)
-    volumes are refused. Example: {"finding_ids": ["opt-1a2b3c4d5e6f"]} or {"volume_ids":
-    ["vol-0abc1234def567890"], "region": "us-east-1"}. Returns the proposal id; tell the user
-    it awaits approval and that a restore from the snapshot is possible.
-    """
-    resolved = _resolve(ctx, args.finding_ids, args.volume_ids, args.region)
-    targets, evidence = _plan(ctx, resolved)
-    return _draft(ctx, targets, evidence)
 
 
 # -- re-validation and execution ----------------------------------------------------------------
@@ -262,30 +199,6 @@ def _drift(t: Mapping[str, Any], now: VolLive | None, ctx: ToolContext) -> str |
     return None
 
 
-def _precheck(ctx: ToolContext, proposal: Proposal) -> str | None:
-    targets: list[Mapping[str, Any]] = proposal.params["volumes"]
-    limit = blast_radius(ctx, targets)
-    if limit:
-        return limit
-    try:
-        live = _live(ctx, targets)
-        problems = [p for t in targets if (p := _drift(t, live.get(str(t["volume_id"])), ctx))]
-        problems += [] if problems else stale_findings(ctx, targets, "volume_id")
-        if problems:
-            return "; ".join(problems) + "; propose again"
-        s = settings_for(ctx)
-        for t in targets:
-            ec2, rid = aws_ec2.ec2_client(str(t["region"]), s), str(t["volume_id"])
-            why = aws_ec2.dry_run(ec2, "create_snapshot", VolumeId=rid) or aws_ec2.dry_run(
-                ec2, "delete_volume", VolumeId=rid
-            )
-            if why:
-                return f"{rid}: {why}"
-    except (ActionError, BotoCoreError, ClientError) as exc:
-        return str(exc)
-    return None
-
-
 def _delete_one(ec2: Any, proposal: Proposal, t: Mapping[str, Any]) -> dict[str, Any]:
     """Snapshot (wait until completed), then delete one volume; the volume's record."""
     rid = str(t["volume_id"])
@@ -301,38 +214,69 @@ def _delete_one(ec2: Any, proposal: Proposal, t: Mapping[str, Any]) -> dict[str,
     return {**t, "tags": tags, "snapshot_id": snap, "state": "deleted"}
 
 
-def _execute(ctx: ToolContext, proposal: Proposal) -> dict[str, Any]:
-    s = settings_for(ctx)
-    changed: list[dict[str, Any]] = []
-    failed: list[dict[str, str]] = []
-    for t in proposal.params["volumes"]:
-        try:
-            changed.append(_delete_one(aws_ec2.ec2_client(str(t["region"]), s), proposal, t))
-        except (ActionError, BotoCoreError, ClientError) as exc:
-            failed.append({"volume_id": str(t["volume_id"]), "error": str(exc)})
-    if failed and not changed:
-        raise ActionError(
-            "no volume deleted: " + "; ".join(f"{f['volume_id']}: {f['error']}" for f in failed)
+class Volumes(TargetAction[Targets]):
+    """Snapshot, then delete unattached EBS volumes; reversed by `restore_ebs_volume`."""
+
+    names = (DELETE,)
+    permissions = _BY_NAME
+    key, noun = "volumes", "volume"
+    errors = (ActionError, BotoCoreError, ClientError)
+
+    def resolve(self, ctx: ToolContext, name: str, args: Any) -> Targets:
+        ids, region = args.volume_ids, args.region
+        return resolve_ids(ctx, _VOLUME, args.finding_ids, ids, region, FINDING_ACTION)
+
+    def plan(self, ctx: ToolContext, name: str, resolved: Targets) -> tuple[Targets, Targets]:
+        return _plan(ctx, resolved)
+
+    def draft(self, ctx: ToolContext, planned: Planned) -> ProposalDraft:
+        name, targets, evidence, rollback_of = planned
+        if name == RESTORE and rollback_of:
+            return restore_draft(ctx, targets, evidence, rollback_of)
+        return _draft(ctx, targets, evidence)
+
+    def reverse_evidence(self, targets: Targets) -> Targets:
+        return [{k: v.get(k) for k in ("volume_id", "snapshot_id", "tags")} for v in targets]
+
+    def drift(self, ctx: ToolContext, proposal: Proposal) -> list[str]:
+        targets: list[Mapping[str, Any]] = proposal.params["volumes"]
+        live = _live(ctx, targets)
+        problems = [p for t in targets if (p := _drift(t, live.get(str(t["volume_id"])), ctx))]
+        return problems or stale_findings(ctx, targets, "volume_id")
+
+    def dry_run(self, ctx: ToolContext, proposal: Proposal) -> str | None:
+        s = settings_for(ctx)
+        for t in proposal.params["volumes"]:
+            ec2, rid = aws_ec2.ec2_client(str(t["region"]), s), str(t["volume_id"])
+            why = aws_ec2.dry_run(ec2, "create_snapshot", VolumeId=rid) or aws_ec2.dry_run(
+                ec2, "delete_volume", VolumeId=rid
+            )
+            if why:
+                return f"{rid}: {why}"
+        return None
+
+    def execute(self, ctx: ToolContext, proposal: Proposal) -> dict[str, Any]:
+        s = settings_for(ctx)
+        changed: list[dict[str, Any]] = []
+        failed: list[dict[str, str]] = []
+        for t in proposal.params["volumes"]:
+            try:
+                changed.append(_delete_one(aws_ec2.ec2_client(str(t["region"]), s), proposal, t))
+            except (ActionError, BotoCoreError, ClientError) as exc:
+                failed.append({"volume_id": str(t["volume_id"]), "error": str(exc)})
+        how = (
+            f"{RESTORE}: create_volume from each snapshot in the same AZ with the same type, "
+            "size and tags"
         )
-    how = f'rollback_action {{"proposal_id": "{proposal.id}"}}'
-    return {
-        "provider": "AWS",
-        "changed": changed,
-        "failed": failed,
-        "snapshots": {c["volume_id"]: c["snapshot_id"] for c in changed},
-        "rollback": {
-            "action": RESTORE,
-            "volumes": [
-                {**{k: v for k, v in c.items() if k != "state"}, "finding_id": None, "saving": None}
-                for c in changed
-            ],
-            "how": f"{how} proposes {RESTORE}: create_volume from each snapshot in the same AZ "
-            "with the same type, size and tags",
-        },
-    }
+        return base.outcome(
+            "AWS",
+            changed,
+            failed,
+            ident="volume_id",
+            nothing="no volume deleted",
+            snapshots={c["volume_id"]: c["snapshot_id"] for c in changed},
+            rollback=base.undo(proposal, RESTORE, "volumes", changed, how, drop=("state",)),
+        )
 
 
-REGISTRY.action(
-    ActionSpec(name=DELETE, precheck=_precheck, execute=_execute, permissions=PERMISSIONS)
-)
-register_reverse(DELETE, restore_draft, RESTORE_PERMISSIONS)
+VOLUMES = base.register(Volumes())

@@ -1,6 +1,7 @@
 """Kubernetes optimization actions: `scale_deployment_to_zero` and its reverse
-`scale_deployment_back` (Deployments and StatefulSets). The tools only propose; the actions run
-once after approval. Requests: see `tools.actions.k8s_requests`.
+`scale_deployment_back` (Deployments and StatefulSets), proposed by the tools of
+`tools.actions.agent_tools`; they run once after approval. Requests: see
+`tools.actions.k8s_requests`.
 
 A proposal names each workload (`cluster/namespace/kind/name`, with the kubeconfig context it
 resolved to), the replica count the proposer saw live and the count it sets, its billed monthly
@@ -22,56 +23,45 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field
 
 from guardrails.approvals import Proposal, ProposalDraft
-from tools.actions import k8s_api
-from tools.actions.aws_ec2 import ActionError
-from tools.actions.config import actions_settings
+from tools.actions import base, k8s_api
+from tools.actions.base import ActionError, FindingsOrIds, Planned, TargetAction, Targets
+from tools.actions.findings import monthly_cost
 from tools.actions.k8s_api import PREVIOUS, Conn, Workload
 from tools.actions.k8s_common import (
     PERMISSIONS,
     WorkloadRef,
-    blast_radius,
+    address,
     finding_facts,
     findings,
     grouped,
     guard,
-    money,
+    moved,
     parse_id,
     stale,
     wid,
 )
 from tools.actions.limits import run_rates
-from tools.actions.rollback import (
-    ROLLBACK,
-    effective_action,
-    how_to_roll_back,
-    register_reverse,
-    reverse_targets,
-)
 from tools.context import ToolContext
 from tools.optimize.models import Finding
-from tools.registry import REGISTRY, ActionSpec
+from warehouse.format import money
 
-__all__ = ["SCALE_BACK", "SCALE_ZERO", "ScaleBackArgs", "ScaleToZeroArgs"]
+__all__ = ["SCALE_BACK", "SCALE_ZERO", "WORKLOADS", "ScaleBackArgs", "ScaleToZeroArgs"]
 
 SCALE_ZERO, SCALE_BACK = "scale_deployment_to_zero", "scale_deployment_back"
+_BY_NAME = dict.fromkeys((SCALE_ZERO, SCALE_BACK), PERMISSIONS)
 
 
-class ScaleToZeroArgs(BaseModel):
+class ScaleToZeroArgs(FindingsOrIds):
+    ids = "workloads"
     finding_ids: list[str] = Field(
         default_factory=list, max_length=200, description="Idle k8s findings (finops recommend)."
     )
     workloads: list[WorkloadRef] = Field(default_factory=list, max_length=200)
-
-    @model_validator(mode="after")
-    def _some(self) -> ScaleToZeroArgs:
-        if not self.finding_ids and not self.workloads:
-            raise ValueError("give finding_ids or workloads")
-        return self
 
 
 class ScaleBackArgs(WorkloadRef):
@@ -83,7 +73,14 @@ class ScaleBackArgs(WorkloadRef):
 # -- proposing ----------------------------------------------------------------------------------
 
 
-def _resolve(args: ScaleToZeroArgs, found: Mapping[str, Finding]) -> list[dict[str, Any]]:
+class _Resolved(NamedTuple):
+    entries: Targets
+    found: Mapping[str, Finding]
+    to: Callable[[Workload], int] | None
+    """The replica count to set; None: scale to zero."""
+
+
+def _resolve(args: ScaleToZeroArgs, found: Mapping[str, Finding]) -> Targets:
     out: dict[tuple[str, ...], dict[str, Any]] = {}
     for fid in args.finding_ids:
         f = found.get(fid)
@@ -101,13 +98,23 @@ def _resolve(args: ScaleToZeroArgs, found: Mapping[str, Finding]) -> list[dict[s
     return list(out.values())
 
 
+def _previous(replicas: int | None) -> Callable[[Workload], int]:
+    def to(w: Workload) -> int:
+        if replicas is not None:
+            return replicas
+        text = w.annotations.get(PREVIOUS)
+        if text is None:
+            raise ActionError(f"no {PREVIOUS} annotation; give replicas")
+        if not text.isdigit() or int(text) < 1:
+            raise ActionError(f"annotation {PREVIOUS}={text!r} is not a replica count")
+        return int(text)
+
+    return to
+
+
 def _scale_target(conn: Conn, w: Workload, to: int, f: Finding | None) -> dict[str, Any]:
     return {
-        "cluster": conn.cluster,
-        "context": conn.context,
-        "namespace": w.namespace,
-        "kind": w.kind,
-        "name": w.name,
+        **address(conn, w),
         "replicas": w.replicas,
         "to_replicas": to,
         "finding_id": f.id if f is not None else None,
@@ -129,18 +136,14 @@ def _check_live(ctx: ToolContext, r: Mapping[str, Any], w: Workload | None, to_z
     return ""
 
 
-def _plan(
-    ctx: ToolContext,
-    resolved: Sequence[Mapping[str, Any]],
-    to: Callable[[Workload], int] | None,
-    found: Mapping[str, Finding],
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(targets with live replicas, evidence); `to` None means scale to zero."""
+def _plan(ctx: ToolContext, resolved: _Resolved) -> tuple[Targets, Targets]:
+    """(targets with live replicas and billed cost, evidence)."""
+    to, found = resolved.to, resolved.found
     by_resource = {f.resource_id: f for f in found.values() if f.action == "scale_to_zero"}
-    targets: list[dict[str, Any]] = []
-    evidence: list[dict[str, Any]] = []
+    targets: Targets = []
+    evidence: Targets = []
     problems: list[str] = []
-    for conn, group in grouped(ctx, resolved):
+    for conn, group in grouped(ctx, resolved.entries):
         for r in group:
             w = k8s_api.read(conn, str(r["kind"]), str(r["namespace"]), str(r["name"]))
             problem = _check_live(ctx, r, w, to is None)
@@ -174,24 +177,12 @@ def _plan(
             )
     if problems:
         raise ActionError("; ".join(problems))
-    return _priced(ctx, targets, evidence, found)
-
-
-def _priced(
-    ctx: ToolContext,
-    targets: list[dict[str, Any]],
-    evidence: list[dict[str, Any]],
-    found: Mapping[str, Finding],
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     rates = run_rates(ctx, [wid(t) for t in targets])
     for t, e in zip(targets, evidence, strict=True):
-        f = found.get(str(t.get("finding_id")))
-        cost = f.monthly_cost if f is not None and f.monthly_cost is not None else rates.get(wid(t))
+        cost = monthly_cost(found.get(str(t.get("finding_id"))), rates, wid(t))
         t["monthly_cost"] = None if cost is None else str(cost)
         e["monthly_cost"], e["cost_known"] = t["monthly_cost"], cost is not None
-    limit = blast_radius(ctx, targets)
-    if limit:
-        raise ActionError(limit)
+    base.admit(ctx, targets, ())
     return targets, evidence
 
 
@@ -199,45 +190,32 @@ def _names(targets: Sequence[Mapping[str, Any]]) -> str:
     return ", ".join(f"{wid(t)} ({t['replicas']} → {t['to_replicas']})" for t in targets)
 
 
-def _draft(
-    ctx: ToolContext,
-    action: str,
-    targets: list[dict[str, Any]],
-    evidence: list[dict[str, Any]],
-    rollback_of: str | None = None,
-) -> ProposalDraft:
-    zero = action == SCALE_ZERO
-    cost = sum((Decimal(t.get("monthly_cost") or 0) for t in targets), Decimal(0))
-    saving = sum(
-        (Decimal(t.get("saving") or t.get("monthly_cost") or 0) for t in targets), Decimal(0)
-    )
+def _draft(ctx: ToolContext, planned: Planned) -> ProposalDraft:
+    action, targets, evidence, rollback_of = planned
+    zero, cur = action == SCALE_ZERO, ctx.config.reporting_currency
+    cost = base.total(targets, "monthly_cost")
+    saving = base.total(targets, "saving", "monthly_cost")
     if zero:
         summary = (
             f"Scale {len(targets)} Kubernetes workload(s) to 0 replicas: {_names(targets)}; "
-            f"records the count in annotation {PREVIOUS}; saves about {money(ctx, saving)}/month "
+            f"records the count in annotation {PREVIOUS}; saves about {money(saving, cur)}/month "
             "(findings, else billed run rate)"
         )
     else:
         summary = (
             f"Scale {len(targets)} Kubernetes workload(s) back: {_names(targets)}; removes "
-            f"annotation {PREVIOUS}; resumes about {money(ctx, cost)}/month of billed cost"
+            f"annotation {PREVIOUS}; resumes about {money(cost, cur)}/month of billed cost"
         )
-    params: dict[str, Any] = {"provider": "Kubernetes", "workloads": targets}
-    if rollback_of:
-        params |= {"rollback_of": rollback_of, "action": action}
-        summary = f"Roll back {rollback_of}: {summary}"
-    return ProposalDraft(
-        action=ROLLBACK if rollback_of else action,
+    return base.make_draft(
+        ctx,
+        action,
         target="k8s/" + ",".join(wid(t) for t in targets),
-        params=params,
+        params={"provider": "Kubernetes", "workloads": targets},
         summary=summary,
-        evidence={
-            "workloads": evidence,
-            "requested_by": ctx.actor,
-            "blast_radius": actions_settings(ctx.config).model_dump(mode="json"),
-        },
+        evidence={"workloads": evidence},
+        limits=True,
+        rollback_of=rollback_of,
         expected_monthly_saving=saving if zero else Decimal(0),
-        currency=ctx.config.reporting_currency,
         risk="medium" if zero else "low",
         rollback=(
             "rollback_action with this proposal's id proposes scaling exactly these workloads "
@@ -250,56 +228,6 @@ def _draft(
     )
 
 
-@REGISTRY.tool(
-    effect="write",
-    reversible=True,
-    permissions=PERMISSIONS,
-    example={"finding_ids": ["opt-1a2b3c4d5e6f"]},
-)
-def scale_deployment_to_zero(ctx: ToolContext, args: ScaleToZeroArgs) -> ProposalDraft:
-    """Propose scaling idle Kubernetes Deployments / StatefulSets to 0 replicas (nothing changes
-    until a human approves). Give idle finding ids from optimization_findings (rule k8s_idle), or
-    workloads by cluster (as in the bills) or kubeconfig context, namespace and name. The previous
-    replica count is recorded for the rollback. Protected workloads (label finops.io/protected=
-    true) are refused. Example: {"finding_ids": ["opt-1a2b3c4d5e6f"]} or {"workloads":
-    [{"cluster": "prod-eu", "namespace": "search", "name": "ranker"}]}.
-    """
-    found = findings(ctx)
-    targets, evidence = _plan(ctx, _resolve(args, found), None, found)
-    return _draft(ctx, SCALE_ZERO, targets, evidence)
-
-
-def _previous(replicas: int | None) -> Callable[[Workload], int]:
-    def to(w: Workload) -> int:
-        if replicas is not None:
-            return replicas
-        text = w.annotations.get(PREVIOUS)
-        if text is None:
-            raise ActionError(f"no {PREVIOUS} annotation; give replicas")
-        if not text.isdigit() or int(text) < 1:
-            raise ActionError(f"annotation {PREVIOUS}={text!r} is not a replica count")
-        return int(text)
-
-    return to
-
-
-@REGISTRY.tool(
-    effect="write",
-    reversible=True,
-    permissions=PERMISSIONS,
-    example={"cluster": "prod-eu", "namespace": "search", "name": "ranker"},
-)
-def scale_deployment_back(ctx: ToolContext, args: ScaleBackArgs) -> ProposalDraft:
-    """Propose scaling a Deployment / StatefulSet at 0 replicas back to the count recorded in its
-    finops.io/previous-replicas annotation (or `replicas`), after a human approves. To undo an
-    executed scale_deployment_to_zero proposal prefer rollback_action with its id. Example:
-    {"cluster": "prod-eu", "namespace": "search", "name": "ranker"}.
-    """
-    resolved = [{**args.model_dump(exclude={"replicas"}), "finding": None}]
-    targets, evidence = _plan(ctx, resolved, _previous(args.replicas), {})
-    return _draft(ctx, SCALE_BACK, targets, evidence)
-
-
 # -- re-validation and execution ----------------------------------------------------------------
 
 
@@ -310,11 +238,9 @@ def _body(t: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _drift(ctx: ToolContext, t: Mapping[str, Any], w: Workload | None) -> str | None:
-    if w is None:
-        return f"{wid(t)} no longer exists"
-    why = guard(ctx, w)
-    if why:
-        return f"{wid(t)} is now {why}"
+    problem = moved(ctx, t, w)
+    if problem or w is None:
+        return problem
     if w.replicas != t["replicas"]:
         return f"{wid(t)} runs {w.replicas} replica(s) now, the proposal saw {t['replicas']}"
     note = w.annotations.get(PREVIOUS)
@@ -324,15 +250,43 @@ def _drift(ctx: ToolContext, t: Mapping[str, Any], w: Workload | None) -> str | 
     return None
 
 
-def _precheck(ctx: ToolContext, proposal: Proposal) -> str | None:
-    targets: list[Mapping[str, Any]] = proposal.params["workloads"]
-    try:
-        limit = blast_radius(ctx, targets)
-        if limit:
-            return limit
-        problems = stale(ctx, targets) if effective_action(proposal) == SCALE_ZERO else []
+class Workloads(TargetAction[_Resolved]):
+    """Scale Deployments / StatefulSets to zero and back, recording the previous count."""
+
+    names = (SCALE_ZERO, SCALE_BACK)
+    permissions = _BY_NAME
+    key, noun = "workloads", "workload"
+
+    def resolve(self, ctx: ToolContext, name: str, args: Any) -> _Resolved:
+        if name == SCALE_ZERO:
+            found = findings(ctx)
+            return _Resolved(_resolve(args, found), found, None)
+        entries = [{**args.model_dump(exclude={"replicas"}), "finding": None}]
+        return _Resolved(entries, {}, _previous(args.replicas))
+
+    def plan(self, ctx: ToolContext, name: str, resolved: _Resolved) -> tuple[Targets, Targets]:
+        return _plan(ctx, resolved)
+
+    def draft(self, ctx: ToolContext, planned: Planned) -> ProposalDraft:
+        return _draft(ctx, planned)
+
+    def reverse_evidence(self, targets: Targets) -> Targets:
+        return [
+            {
+                "workload": wid(t),
+                "replicas_after_original": t["replicas"],
+                "restores": t["to_replicas"],
+            }
+            for t in targets
+        ]
+
+    def drift(self, ctx: ToolContext, proposal: Proposal) -> list[str]:
+        """Stale findings; else each workload's drift, or what its dry run (the same patch
+        with `dryRun=All`) answered."""
+        targets: list[Mapping[str, Any]] = proposal.params["workloads"]
+        problems = stale(ctx, targets) if base.effective_action(proposal) == SCALE_ZERO else []
         if problems:
-            return "; ".join(problems) + "; propose again"
+            return problems
         for conn, group in grouped(ctx, targets):
             for t in group:
                 w = k8s_api.read(conn, str(t["kind"]), str(t["namespace"]), str(t["name"]))
@@ -343,71 +297,43 @@ def _precheck(ctx: ToolContext, proposal: Proposal) -> str | None:
                 tried = k8s_api.patch(conn, w, _body(t), dry_run=True)
                 if tried.replicas != t["to_replicas"]:
                     problems.append(f"{wid(t)}: the dry run answered {tried.replicas} replicas")
-        if problems:
-            return "; ".join(problems) + "; propose again"
-    except ActionError as exc:
-        return str(exc)
-    return None
+        return problems
+
+    def execute(self, ctx: ToolContext, proposal: Proposal) -> dict[str, Any]:
+        changed: list[dict[str, Any]] = []
+        failed: list[dict[str, str]] = []
+        for conn, group in grouped(ctx, proposal.params["workloads"]):
+            for t in group:
+                try:
+                    w = k8s_api.read(conn, str(t["kind"]), str(t["namespace"]), str(t["name"]))
+                    problem = _drift(ctx, t, w)
+                    if problem or w is None:
+                        raise ActionError(problem or "gone")
+                    after = k8s_api.patch(conn, w, _body(t), dry_run=False)
+                except ActionError as exc:
+                    failed.append({"workload": wid(t), "error": str(exc)})
+                    continue
+                note = after.annotations.get(PREVIOUS)
+                changed.append({**t, "before": w.replicas, "after": after.replicas, PREVIOUS: note})
+        reverse = SCALE_BACK if base.effective_action(proposal) == SCALE_ZERO else SCALE_ZERO
+        back = [
+            {
+                **{k: v for k, v in c.items() if k not in ("before", "after", PREVIOUS)},
+                "replicas": c["after"],
+                "to_replicas": c["before"],
+            }
+            for c in changed
+        ]
+        return base.outcome(
+            "Kubernetes",
+            changed,
+            failed,
+            ident=None,
+            previous_replicas={wid(c): c["before"] for c in changed},
+            rollback=base.undo(
+                proposal, reverse, "workloads", back, f"{reverse} on the {len(back)} workload(s)"
+            ),
+        )
 
 
-def _execute(ctx: ToolContext, proposal: Proposal) -> dict[str, Any]:
-    changed: list[dict[str, Any]] = []
-    failed: list[dict[str, str]] = []
-    for conn, group in grouped(ctx, proposal.params["workloads"]):
-        for t in group:
-            try:
-                w = k8s_api.read(conn, str(t["kind"]), str(t["namespace"]), str(t["name"]))
-                problem = _drift(ctx, t, w)
-                if problem or w is None:
-                    raise ActionError(problem or "gone")
-                after = k8s_api.patch(conn, w, _body(t), dry_run=False)
-            except ActionError as exc:
-                failed.append({"workload": wid(t), "error": str(exc)})
-                continue
-            note = after.annotations.get(PREVIOUS)
-            changed.append({**t, "before": w.replicas, "after": after.replicas, PREVIOUS: note})
-    if failed and not changed:
-        raise ActionError("nothing changed: " + "; ".join(f["error"] for f in failed))
-    reverse = SCALE_BACK if effective_action(proposal) == SCALE_ZERO else SCALE_ZERO
-    back = [
-        {
-            **{k: v for k, v in c.items() if k not in ("before", "after", PREVIOUS)},
-            "replicas": c["after"],
-            "to_replicas": c["before"],
-            "finding_id": None,
-            "saving": None,
-        }
-        for c in changed
-    ]
-    return {
-        "provider": "Kubernetes",
-        "changed": changed,
-        "failed": failed,
-        "previous_replicas": {wid(c): c["before"] for c in changed},
-        "rollback": {
-            "action": reverse,
-            "workloads": back,
-            "how": f"{how_to_roll_back(proposal.id)} proposes {reverse} on the "
-            f"{len(back)} workload(s)",
-        },
-    }
-
-
-# -- rollback -----------------------------------------------------------------------------------
-
-
-def _reverse(ctx: ToolContext, original: Proposal) -> ProposalDraft:
-    """The reverse of an executed scale (see `tools.actions.rollback`)."""
-    action, targets = reverse_targets(ctx, original, "workloads", "workload")
-    evidence = [
-        {"workload": wid(t), "replicas_after_original": t["replicas"], "restores": t["to_replicas"]}
-        for t in targets
-    ]
-    return _draft(ctx, action, targets, evidence, rollback_of=original.id)
-
-
-for _name in (SCALE_ZERO, SCALE_BACK):
-    REGISTRY.action(
-        ActionSpec(name=_name, precheck=_precheck, execute=_execute, permissions=PERMISSIONS)
-    )
-    register_reverse(_name, _reverse, PERMISSIONS)
+WORKLOADS = base.register(Workloads())

@@ -29,7 +29,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
-from tools.actions.aws_ec2 import ActionError
+from tools.actions.base import ActionError
 from tools.vtags.tagback_k8s import context_for
 from tools.vtags.tagback_models import Skip
 from warehouse.cloud import CloudSettings

@@ -1,19 +1,19 @@
 """What the Kubernetes actions share: the workload reference the tools take, inventory ids,
-current findings, blast radius, protection and one connection per cluster."""
+current findings, protection and one connection per cluster."""
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from decimal import Decimal
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
 from tools.actions import k8s_api
+from tools.actions.base import drifted
 from tools.actions.findings import current_findings, finding_evidence, stale_findings
 from tools.actions.k8s_api import PROTECT_KEYS, Conn, Workload
-from tools.actions.limits import blast_radius, protected
+from tools.actions.limits import protected
 from tools.context import ToolContext
 from tools.optimize.config import settings
 from tools.optimize.models import Finding
@@ -22,13 +22,13 @@ from tools.vtags.tagback_models import settings_for
 __all__ = [
     "PERMISSIONS",
     "WorkloadRef",
-    "blast_radius",
+    "address",
     "connection",
     "finding_facts",
     "findings",
     "grouped",
     "guard",
-    "money",
+    "moved",
     "parse_id",
     "stale",
     "wid",
@@ -69,6 +69,17 @@ def parse_id(resource_id: str) -> tuple[str, str, str, str, str | None] | None:
     return None
 
 
+def address(conn: Conn, w: Workload) -> dict[str, Any]:
+    """Where a target is: its cluster (as in the bills), context, namespace, kind and name."""
+    return {
+        "cluster": conn.cluster,
+        "context": conn.context,
+        "namespace": w.namespace,
+        "kind": w.kind,
+        "name": w.name,
+    }
+
+
 def wid(t: Mapping[str, Any]) -> str:
     return f"{t['cluster']}/{t['namespace']}/{t['kind']}/{t['name']}"
 
@@ -84,20 +95,30 @@ def findings(ctx: ToolContext) -> dict[str, Finding]:
 
 def finding_facts(f: Finding | None) -> dict[str, Any] | None:
     """The finding as the approver sees it, with its current and recommended values."""
-    facts = finding_evidence(f)
-    if f is None or facts is None:
-        return None
-    return {**facts, "current": f.current, "recommended": f.recommended}
+    return finding_evidence(f, "current", "recommended")
 
 
-def stale(ctx: ToolContext, targets: Sequence[Mapping[str, Any]]) -> list[str]:
-    """One problem per target whose finding no longer holds."""
-    return stale_findings(ctx, [{**t, "workload": wid(t)} for t in targets], "workload")
+def stale(
+    ctx: ToolContext,
+    targets: Sequence[Mapping[str, Any]],
+    still: Callable[[Mapping[str, Any], Finding], str | None] | None = None,
+) -> list[str]:
+    """One problem per target whose finding no longer holds (or, `still`, no longer supports
+    the change)."""
+    ids = [{**t, "workload": wid(t)} for t in targets]
+    return stale_findings(ctx, ids, "workload", still=still)
 
 
 def guard(ctx: ToolContext, w: Workload) -> str | None:
     """Why the workload is protected (label or annotation), or None."""
     return protected(w.marks, settings(ctx.config), PROTECT_KEYS, "label/annotation")
+
+
+def moved(ctx: ToolContext, t: Mapping[str, Any], w: Workload | None) -> str | None:
+    """Why the workload a proposal saw is gone or now protected, or None."""
+    if w is None:
+        return f"{wid(t)} no longer exists"
+    return drifted(wid(t), guard(ctx, w))
 
 
 def connection(ctx: ToolContext, t: Mapping[str, Any]) -> Conn:
@@ -115,7 +136,3 @@ def grouped(
     for _key, group in sorted(groups.items(), key=lambda kv: str(kv[0])):
         with connection(ctx, group[0]) as conn:
             yield conn, group
-
-
-def money(ctx: ToolContext, amount: Decimal) -> str:
-    return f"{ctx.config.reporting_currency} {amount:.2f}"

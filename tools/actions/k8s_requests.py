@@ -1,5 +1,5 @@
 """`patch_container_requests`: set one container's CPU / memory requests on a Deployment or
-StatefulSet (VPA-style rightsizing), after approval.
+StatefulSet (VPA-style rightsizing), after approval (the tool: `tools.actions.agent_tools`).
 
 From a `k8s_requests` finding (`finops recommend`: p90 CPU / p95 memory usage plus the VPA
 margin; a container finding is per pod, a workload finding with one container is divided by the
@@ -18,38 +18,39 @@ holds and does not now recommend more than the proposal sets, and the API server
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, Field, model_validator
 
 from guardrails.approvals import Proposal, ProposalDraft
-from tools.actions import k8s_api
-from tools.actions.aws_ec2 import ActionError
+from tools.actions import base, k8s_api
+from tools.actions.base import ActionError, Planned, TargetAction, Targets
+from tools.actions.findings import monthly_cost
 from tools.actions.k8s_api import Conn, Workload, cpu_text, memory_text, same_quantity
 from tools.actions.k8s_common import (
     PERMISSIONS,
-    blast_radius,
+    address,
     connection,
     finding_facts,
     findings,
     guard,
-    money,
+    moved,
     parse_id,
     stale,
     wid,
 )
 from tools.actions.limits import run_rates
-from tools.actions.rollback import ROLLBACK, register_reverse, reverse_targets
 from tools.context import ToolContext
 from tools.optimize.models import Finding
-from tools.registry import REGISTRY, ActionSpec
+from warehouse.format import money
 from warehouse.inventory.k8s_usage import quantity
 
-__all__ = ["PATCH_REQUESTS", "RequestsArgs"]
+__all__ = ["PATCH_REQUESTS", "REQUESTS", "RequestsArgs"]
 
 PATCH_REQUESTS = "patch_container_requests"
-_KEYS = ("cpu", "memory")
+_BY_NAME = {PATCH_REQUESTS: PERMISSIONS}
 
 
 class RequestsArgs(BaseModel):
@@ -119,11 +120,7 @@ def _target(
     if all(same_quantity(before[k], new[k]) for k in new):
         raise ActionError(f"{where} container {container} already requests {new}")
     return {
-        "cluster": conn.cluster,
-        "context": conn.context,
-        "namespace": w.namespace,
-        "kind": w.kind,
-        "name": w.name,
+        **address(conn, w),
         "container": container,
         "replicas": w.replicas,
         "requests": before,
@@ -131,31 +128,49 @@ def _target(
     }
 
 
-def _plan(ctx: ToolContext, args: RequestsArgs) -> tuple[dict[str, Any], Finding | None]:
+class _Ask(NamedTuple):
+    """A resolved request: where, which container, the requests asked for (None: the
+    finding's), the finding, and every current Kubernetes finding."""
+
+    ref: dict[str, Any]
+    namespace: str
+    kind: str
+    name: str
+    container: str | None
+    new: dict[str, str] | None
+    finding: Finding | None
+    current: dict[str, Finding]
+
+
+def _resolve(ctx: ToolContext, args: RequestsArgs) -> _Ask:
     current = findings(ctx)
-    f: Finding | None = None
-    if args.finding_id:
-        f = current.get(args.finding_id)
-        if f is None:
-            raise ActionError(f"no current Kubernetes finding {args.finding_id!r}")
-        parts = parse_id(f.resource_id or "")
-        if f.action != "set_requests" or parts is None:
-            raise ActionError(f"finding {f.id} is {f.action} on {f.resource_id}, not set_requests")
-        cluster, ns, kind, name, container = parts
-        ref: dict[str, Any] = {"cluster": cluster, "context": None}
-    else:
-        ns, kind, name, container = str(args.namespace), args.kind, str(args.name), args.container
+    if not args.finding_id:
+        new = {k: v for k, v in (("cpu", args.cpu), ("memory", args.memory)) if v}
         ref = {"cluster": args.cluster, "context": args.context}
-    with connection(ctx, ref) as conn:
-        w = k8s_api.read(conn, kind, ns, name)
+        ns, name = str(args.namespace), str(args.name)
+        return _Ask(ref, ns, args.kind, name, args.container, new, None, current)
+    f = current.get(args.finding_id)
+    if f is None:
+        raise ActionError(f"no current Kubernetes finding {args.finding_id!r}")
+    parts = parse_id(f.resource_id or "")
+    if f.action != "set_requests" or parts is None:
+        raise ActionError(f"finding {f.id} is {f.action} on {f.resource_id}, not set_requests")
+    cluster, ns, kind, name, container = parts
+    return _Ask({"cluster": cluster, "context": None}, ns, kind, name, container, None, f, current)
+
+
+def _plan(ctx: ToolContext, ask: _Ask) -> tuple[dict[str, Any], Finding | None]:
+    f = ask.finding
+    with connection(ctx, ask.ref) as conn:
+        w = k8s_api.read(conn, ask.kind, ask.namespace, ask.name)
         if w is None:
-            raise ActionError(f"{conn.cluster}/{ns}/{kind}/{name}: not found")
-        if f is not None:
-            container, new = _from_finding(f, w, container)
+            raise ActionError(f"{conn.cluster}/{ask.namespace}/{ask.kind}/{ask.name}: not found")
+        if ask.new is None and f is not None:
+            container, new = _from_finding(f, w, ask.container)
         else:
-            new = {k: v for k, v in (("cpu", args.cpu), ("memory", args.memory)) if v}
-            f = _matching(current, conn.cluster, w, str(container), new)
-        return _target(ctx, conn, w, str(container), dict(new)), f
+            container, new = str(ask.container), dict(ask.new or {})
+            f = _matching(ask.current, conn.cluster, w, container, new)
+        return _target(ctx, conn, w, container, dict(new)), f
 
 
 def _sized(f: Finding) -> str | None:
@@ -198,22 +213,19 @@ def _draft(
         f"{t['replicas']} pod(s))"
     )
     summary += (
-        f"; saves about {money(ctx, saving)}/month (finding)"
+        f"; saves about {money(saving, ctx.config.reporting_currency)}/month (finding)"
         if saving
         else "; saving not estimated"
     )
-    params: dict[str, Any] = {"provider": "Kubernetes", "workloads": [t]}
-    if rollback_of:
-        params |= {"rollback_of": rollback_of, "action": PATCH_REQUESTS}
-        summary = f"Roll back {rollback_of}: {summary}"
-    return ProposalDraft(
-        action=ROLLBACK if rollback_of else PATCH_REQUESTS,
+    return base.make_draft(
+        ctx,
+        PATCH_REQUESTS,
         target=f"k8s/{wid(t)}/{t['container']}",
-        params=params,
+        params={"provider": "Kubernetes", "workloads": [t]},
         summary=summary,
-        evidence={**evidence, "requested_by": ctx.actor},
+        evidence=evidence,
+        rollback_of=rollback_of,
         expected_monthly_saving=saving,
-        currency=ctx.config.reporting_currency,
         risk="medium",
         rollback=f"rollback_action with this proposal's id proposes setting {t['container']}'s "
         f"requests back to {_text(t['requests'])} (another rolling restart, approved the same "
@@ -222,48 +234,18 @@ def _draft(
     )
 
 
-@REGISTRY.tool(
-    effect="write",
-    reversible=True,
-    permissions=PERMISSIONS,
-    example={"finding_id": "opt-1a2b3c4d5e6f"},
-)
-def patch_container_requests(ctx: ToolContext, args: RequestsArgs) -> ProposalDraft:
-    """Propose setting a Kubernetes container's CPU / memory requests (rightsizing; the pods
-    roll), after a human approves. Give a k8s_requests finding id from optimization_findings, or
-    cluster (as in the bills) or context, namespace, name, container and cpu and/or memory.
-    Example: {"finding_id": "opt-1a2b3c4d5e6f"} or {"cluster": "prod-eu", "namespace": "shop",
-    "name": "api", "container": "app", "cpu": "250m", "memory": "512Mi"}.
-    """
-    t, f = _plan(ctx, args)
-    rates = run_rates(ctx, [wid(t)])
-    cost = f.monthly_cost if f is not None and f.monthly_cost is not None else rates.get(wid(t))
-    t |= {
-        "finding_id": f.id if f is not None else None,
-        "saving": None if f is None or f.saving.monthly is None else str(f.saving.monthly),
-        "monthly_cost": None if cost is None else str(cost),
-    }
-    limit = blast_radius(ctx, [t])
-    if limit:
-        raise ActionError(limit)
-    evidence = {"workload": wid(t), "finding": finding_facts(f), "cost_known": cost is not None}
-    return _draft(ctx, t, evidence)
-
-
 # -- re-validation and execution ----------------------------------------------------------------
 
 
-def _body(t: dict[str, Any]) -> dict[str, Any]:
+def _body(t: Mapping[str, Any]) -> dict[str, Any]:
     container = {"name": t["container"], "resources": {"requests": dict(t["to_requests"])}}
     return {"spec": {"template": {"spec": {"containers": [container]}}}}
 
 
-def _drift(ctx: ToolContext, t: dict[str, Any], w: Workload | None) -> str | None:
-    if w is None:
-        return f"{wid(t)} no longer exists"
-    why = guard(ctx, w)
-    if why:
-        return f"{wid(t)} is now {why}"
+def _drift(ctx: ToolContext, t: Mapping[str, Any], w: Workload | None) -> str | None:
+    problem = moved(ctx, t, w)
+    if problem or w is None:
+        return problem
     now = w.requests.get(str(t["container"]))
     if now is None:
         return f"{wid(t)} no longer has container {t['container']}"
@@ -276,28 +258,58 @@ def _drift(ctx: ToolContext, t: dict[str, Any], w: Workload | None) -> str | Non
     return None
 
 
-def _still_recommended(ctx: ToolContext, t: dict[str, Any], w: Workload) -> str | None:
-    if not t.get("finding_id"):
+def _still_recommended(ctx: ToolContext, t: Mapping[str, Any], w: Workload) -> str | None:
+    """Why the finding behind the proposal no longer holds, or now recommends more."""
+
+    def higher(_t: Mapping[str, Any], f: Finding) -> str | None:
+        _c, rec = _from_finding(f, w, _sized(f))
+        for key, value in rec.items():
+            proposed = quantity(t["to_requests"].get(key))
+            if proposed is not None and (quantity(value) or 0) > proposed:
+                return f"the finding now recommends {key} {value}, above {t['to_requests'][key]}"
         return None
-    f = findings(ctx).get(str(t["finding_id"]))
-    if f is None:
-        return "; ".join(stale(ctx, [t])) or f"finding {t['finding_id']} no longer holds"
-    _c, rec = _from_finding(f, w, _sized(f))
-    for key, value in rec.items():
-        proposed = quantity(t["to_requests"].get(key))
-        if proposed is not None and (quantity(value) or 0) > proposed:
-            return (
-                f"{wid(t)}: the finding now recommends {key} {value}, above {t['to_requests'][key]}"
-            )
-    return None
+
+    return "; ".join(stale(ctx, [t], higher)) or None
 
 
-def _precheck(ctx: ToolContext, proposal: Proposal) -> str | None:
-    t: dict[str, Any] = proposal.params["workloads"][0]
-    try:
-        limit = blast_radius(ctx, proposal.params["workloads"])
-        if limit:
-            return limit
+class Requests(TargetAction[_Ask]):
+    """Set one container's CPU / memory requests (the pods roll); reversed by setting the
+    recorded requests back."""
+
+    names = (PATCH_REQUESTS,)
+    permissions = _BY_NAME
+    key, noun = "workloads", "workload"
+
+    def resolve(self, ctx: ToolContext, name: str, args: Any) -> _Ask:
+        return _resolve(ctx, args)
+
+    def plan(self, ctx: ToolContext, name: str, resolved: _Ask) -> tuple[Targets, Any]:
+        t, f = _plan(ctx, resolved)
+        cost = monthly_cost(f, run_rates(ctx, [wid(t)]), wid(t))
+        t |= {
+            "finding_id": f.id if f is not None else None,
+            "saving": None if f is None or f.saving.monthly is None else str(f.saving.monthly),
+            "monthly_cost": None if cost is None else str(cost),
+        }
+        base.admit(ctx, [t], ())
+        return [t], {
+            "workload": wid(t),
+            "finding": finding_facts(f),
+            "cost_known": cost is not None,
+        }
+
+    def draft(self, ctx: ToolContext, planned: Planned) -> ProposalDraft:
+        [t] = planned.targets
+        return _draft(ctx, t, planned.evidence, planned.rollback_of)
+
+    def reverse_evidence(self, targets: Targets) -> dict[str, Any]:
+        [t] = targets
+        return {"workload": wid(t), "requests_after_original": t["requests"]}
+
+    def recheck(self, ctx: ToolContext, proposal: Proposal) -> str | None:
+        """Drift and the finding on the workload as read now, then the same patch with
+        `dryRun=All` must answer exactly the new requests."""
+        t: dict[str, Any] = proposal.params["workloads"][0]
         with connection(ctx, t) as conn:
             w = k8s_api.read(conn, str(t["kind"]), str(t["namespace"]), str(t["name"]))
             problem = _drift(ctx, t, w) or (_still_recommended(ctx, t, w) if w else None)
@@ -307,43 +319,27 @@ def _precheck(ctx: ToolContext, proposal: Proposal) -> str | None:
             for key, value in t["to_requests"].items():
                 if not same_quantity(tried.get(key), value):
                     return f"{wid(t)}: the dry run answered {key} {tried.get(key)}, not {value}"
-    except ActionError as exc:
-        return str(exc)
-    return None
+        return None
 
-
-def _execute(ctx: ToolContext, proposal: Proposal) -> dict[str, Any]:
-    t: dict[str, Any] = proposal.params["workloads"][0]
-    with connection(ctx, t) as conn:
-        w = k8s_api.read(conn, str(t["kind"]), str(t["namespace"]), str(t["name"]))
-        problem = _drift(ctx, t, w)
-        if problem or w is None:
-            raise ActionError(f"nothing changed: {problem}")
-        after = k8s_api.patch(conn, w, _body(t), dry_run=False).requests.get(t["container"], {})
+    def execute(self, ctx: ToolContext, proposal: Proposal) -> dict[str, Any]:
+        t: dict[str, Any] = proposal.params["workloads"][0]
+        with connection(ctx, t) as conn:
+            w = k8s_api.read(conn, str(t["kind"]), str(t["namespace"]), str(t["name"]))
+            problem = _drift(ctx, t, w)
+            if problem or w is None:
+                raise ActionError(f"nothing changed: {problem}")
+            after = k8s_api.patch(conn, w, _body(t), dry_run=False).requests.get(t["container"], {})
         now = {k: after.get(k) for k in t["to_requests"]}
         back = {**t, "requests": now, "to_requests": dict(t["requests"])}
-        return {
-            "provider": "Kubernetes",
-            "changed": [{**t, "before": dict(t["requests"]), "after": now}],
-            "failed": [],
-            "previous_requests": {f"{wid(t)}/{t['container']}": dict(t["requests"])},
-            "rollback": {
-                "action": PATCH_REQUESTS,
-                "workloads": [back | {"finding_id": None, "saving": None}],
-                "how": f'rollback_action {{"proposal_id": "{proposal.id}"}} proposes setting '
-                f"{t['container']}'s requests back to {_text(t['requests'])}",
-            },
-        }
+        how = f"setting {t['container']}'s requests back to {_text(t['requests'])}"
+        return base.outcome(
+            "Kubernetes",
+            [{**t, "before": dict(t["requests"]), "after": now}],
+            [],
+            ident=None,
+            previous_requests={f"{wid(t)}/{t['container']}": dict(t["requests"])},
+            rollback=base.undo(proposal, PATCH_REQUESTS, "workloads", [back], how),
+        )
 
 
-def _reverse(ctx: ToolContext, original: Proposal) -> ProposalDraft:
-    """Set the requests an executed patch replaced back (see `tools.actions.rollback`)."""
-    _, [t] = reverse_targets(ctx, original, "workloads", "workload")
-    evidence = {"workload": wid(t), "requests_after_original": t["requests"]}
-    return _draft(ctx, t, evidence, rollback_of=original.id)
-
-
-REGISTRY.action(
-    ActionSpec(name=PATCH_REQUESTS, precheck=_precheck, execute=_execute, permissions=PERMISSIONS)
-)
-register_reverse(PATCH_REQUESTS, _reverse, PERMISSIONS)
+REQUESTS = base.register(Requests())

@@ -20,6 +20,7 @@ from tools.context import ToolContext
 from tools.optimize.config import OptimizeConfig, settings
 from tools.optimize.inventory import bills
 from tools.spend.engine import data_range
+from warehouse.format import money
 
 __all__ = ["blast_radius", "exceeds", "protected", "run_rates"]
 
@@ -34,10 +35,11 @@ def exceeds(
             f"({limits.max_resources_per_proposal}); propose fewer"
         )
     spend = sum((Decimal(str(t.get("monthly_cost") or 0)) for t in targets), Decimal(0))
-    if spend > limits.max_monthly_spend_per_proposal:
+    cap = limits.max_monthly_spend_per_proposal
+    if spend > cap:
         return (
-            f"{currency} {spend:.2f}/month affected exceeds actions.max_monthly_spend_per_proposal "
-            f"({currency} {limits.max_monthly_spend_per_proposal}); propose fewer"
+            f"{money(spend, currency)}/month affected exceeds "
+            f"actions.max_monthly_spend_per_proposal ({money(cap, currency)}); propose fewer"
         )
     return None
 

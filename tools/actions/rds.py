@@ -1,5 +1,5 @@
-"""RDS optimization actions: `stop_rds_instance` and its reverse `start_rds_instance`. The tools
-only propose; the actions run once after approval.
+"""RDS optimization actions: `stop_rds_instance` and its reverse `start_rds_instance`, proposed by
+the tools of `tools.actions.agent_tools`; they run once after approval.
 
 A proposal names each DB instance with the status and class the proposer saw live, its engine,
 its billed monthly run rate (bills by DB instance ARN) and, when it comes from an `rds_idle`
@@ -21,34 +21,31 @@ stop saves at most 7 days unless repeated. The result records the reverse (`roll
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
 from guardrails.approvals import Proposal, ProposalDraft
-from tools.actions import aws_rds
-from tools.actions.aws_ec2 import ActionError
+from tools.actions import aws_rds, base, findings
+from tools.actions.aws_ec2 import describe_by_region
 from tools.actions.aws_rds import DbLive, db_id
-from tools.actions.config import actions_settings
-from tools.actions.findings import current_findings, finding_evidence, pick_finding, stale_findings
-from tools.actions.limits import blast_radius, protected, run_rates
-from tools.actions.rollback import ROLLBACK, effective_action, register_reverse, reverse_targets
+from tools.actions.base import ActionError, FindingsOrIds, Planned, TargetAction, Targets
+from tools.actions.limits import protected, run_rates
 from tools.context import ToolContext
 from tools.optimize.config import settings
 from tools.optimize.models import Finding
-from tools.registry import REGISTRY, ActionSpec
 from tools.vtags.tagback_models import settings_for
+from warehouse.format import money
 
-__all__ = ["START", "STOP", "RdsStartArgs", "RdsStopArgs"]
+__all__ = ["DB_INSTANCES", "PERMISSIONS", "START", "STOP", "RdsStartArgs", "RdsStopArgs"]
 
 STOP, START = "stop_rds_instance", "start_rds_instance"
 IDLE_ACTION = "stop_db_instance"
 AUTO_RESTART_DAYS = 7
-_PERMS = {
+PERMISSIONS = {
     STOP: ("rds:DescribeDBInstances", "rds:StopDBInstance"),
     START: ("rds:DescribeDBInstances", "rds:StartDBInstance"),
 }
@@ -63,7 +60,8 @@ _UNDO = {
 }
 
 
-class RdsStopArgs(BaseModel):
+class RdsStopArgs(FindingsOrIds):
+    ids = "db_instance_ids"
     finding_ids: list[str] = Field(
         default_factory=list, max_length=200, description="rds_idle findings (finops recommend)."
     )
@@ -73,12 +71,6 @@ class RdsStopArgs(BaseModel):
         description="DB instance identifiers or DB instance ARNs.",
     )
     region: str | None = Field(default=None, description="Region of identifiers (ARNs say it).")
-
-    @model_validator(mode="after")
-    def _some(self) -> RdsStopArgs:
-        if not self.finding_ids and not self.db_instance_ids:
-            raise ValueError("give finding_ids or db_instance_ids")
-        return self
 
 
 class RdsStartArgs(BaseModel):
@@ -103,16 +95,16 @@ def _resolve(
 ) -> list[dict[str, Any]]:
     """Targets (identifier, region, finding) from finding ids and explicit ids, de-duplicated."""
     default = region or settings_for(ctx).aws_region
-    findings = current_findings(ctx)
+    current = findings.current_findings(ctx)
     targets: dict[str, dict[str, Any]] = {}
     for fid in finding_ids:
-        f = pick_finding(findings, fid, IDLE_ACTION, _is_rds, "an RDS DB instance")
+        f = findings.pick_finding(current, fid, IDLE_ACTION, _is_rds, "an RDS DB instance")
         ref = str(f.resource_id or f.resource_name)
         name = db_id(ref)
         targets[name] = {"db": name, "region": f.region or _region_of(ref, default), "finding": f}
     by_db = {
         db_id(str(f.resource_id or f.resource_name)): f
-        for f in findings.values()
+        for f in current.values()
         if f.action == IDLE_ACTION and _is_rds(f)
     }
     for ref in ids:
@@ -125,18 +117,8 @@ def _resolve(
     return list(targets.values())
 
 
-def _by_region(targets: Sequence[Mapping[str, Any]], key: str) -> dict[str, list[str]]:
-    groups: dict[str, list[str]] = defaultdict(list)
-    for t in targets:
-        groups[str(t["region"])].append(str(t[key]))
-    return dict(sorted(groups.items()))
-
-
 def _live(ctx: ToolContext, targets: Sequence[Mapping[str, Any]], key: str) -> dict[str, DbLive]:
-    s, out = settings_for(ctx), dict[str, DbLive]()
-    for region, names in _by_region(targets, key).items():
-        out |= aws_rds.describe_dbs(aws_rds.rds_client(region, s), names)
-    return out
+    return describe_by_region("rds", settings_for(ctx), targets, key, aws_rds.describe_dbs)
 
 
 def _problem(ctx: ToolContext, name: str, now: DbLive | None, state: str, stop: bool) -> str | None:
@@ -153,7 +135,7 @@ def _problem(ctx: ToolContext, name: str, now: DbLive | None, state: str, stop: 
 
 def _plan(
     ctx: ToolContext, resolved: Sequence[Mapping[str, Any]], action: str
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+) -> tuple[Targets, Targets]:
     """(targets with live state, evidence), or ActionError naming every refused instance."""
     state = "available" if action == STOP else "stopped"
     live = _live(ctx, resolved, "db")
@@ -166,8 +148,7 @@ def _plan(
         if why or now is None:
             problems.append(why or name)
             continue
-        cost = f.monthly_cost if f is not None and f.monthly_cost is not None else None
-        cost = cost if cost is not None else rates.get(now.arn, rates.get(name))
+        cost = findings.monthly_cost(f, rates, now.arn, name)
         targets.append(
             {
                 "db_instance_id": name,
@@ -191,202 +172,123 @@ def _plan(
                 "live_tags": now.tags,
                 "monthly_cost": None if cost is None else str(cost),
                 "cost_known": cost is not None,
-                "finding": finding_evidence(f),
+                "finding": findings.finding_evidence(f),
             }
         )
-    if problems:
-        raise ActionError("; ".join(problems))
-    limit = blast_radius(ctx, targets)
-    if limit:
-        raise ActionError(limit)
+    base.admit(ctx, targets, problems)
     return targets, evidence
 
 
-def _money(ctx: ToolContext, amount: Decimal) -> str:
-    return f"{ctx.config.reporting_currency} {amount:.2f}"
-
-
-def _sum(targets: Sequence[Mapping[str, Any]], *keys: str) -> Decimal:
-    total = Decimal(0)
-    for t in targets:
-        value = next((t[k] for k in keys if t.get(k)), None)
-        total += Decimal(str(value)) if value else Decimal(0)
-    return total
-
-
-def _draft(
-    ctx: ToolContext,
-    action: str,
-    targets: list[dict[str, Any]],
-    evidence: list[dict[str, Any]],
-    rollback_of: str | None = None,
-) -> ProposalDraft:
-    stop = action == STOP
+def _draft(ctx: ToolContext, planned: Planned) -> ProposalDraft:
+    action, targets, evidence, rollback_of = planned
+    stop, cur = action == STOP, ctx.config.reporting_currency
     names = ", ".join(
         f"{t['db_instance_id']} ({t['instance_class']}, {t['engine']})" for t in targets
     )
     regions = ", ".join(sorted({str(t["region"]) for t in targets}))
     verb = "Stop" if stop else "Start"
     summary = f"{verb} {len(targets)} RDS DB instance(s) in {regions}: {names}"
-    saving = _sum(targets, "saving", "monthly_cost") if stop else Decimal(0)
+    saving = base.total(targets, "saving", "monthly_cost") if stop else Decimal(0)
     if stop:
         week = saving * AUTO_RESTART_DAYS * 24 / 730
         summary += (
-            f"; saves about {_money(ctx, saving)}/month while stopped (finding, else billed run "
+            f"; saves about {money(saving, cur)}/month while stopped (finding, else billed run "
             f"rate; storage and backups stay billed). AWS starts it again after "
-            f"{AUTO_RESTART_DAYS} days, so one stop saves at most about {_money(ctx, week)}"
+            f"{AUTO_RESTART_DAYS} days, so one stop saves at most about {money(week, cur)}"
         )
     else:
-        cost = _sum(targets, "monthly_cost")
-        summary += f"; resumes about {_money(ctx, cost)}/month of billed DB cost"
-    params: dict[str, Any] = {"provider": "AWS", "db_instances": targets}
-    if rollback_of:
-        params |= {"rollback_of": rollback_of, "action": action}
-        summary = f"Roll back {rollback_of}: {summary}"
-    return ProposalDraft(
-        action=ROLLBACK if rollback_of else action,
+        cost = base.total(targets, "monthly_cost")
+        summary += f"; resumes about {money(cost, cur)}/month of billed DB cost"
+    return base.make_draft(
+        ctx,
+        action,
         target="aws/rds/" + ",".join(str(t["db_instance_id"]) for t in targets),
-        params=params,
+        params={"provider": "AWS", "db_instances": targets},
         summary=summary,
         evidence={
             "db_instances": evidence,
-            "requested_by": ctx.actor,
             "dry_run": "RDS has no DryRun: DescribeDBInstances and the StopDBInstance "
             "limitations were checked instead",
-            "blast_radius": actions_settings(ctx.config).model_dump(mode="json"),
         },
+        limits=True,
+        rollback_of=rollback_of,
         expected_monthly_saving=saving,
-        currency=ctx.config.reporting_currency,
         risk="medium" if stop else "low",
         rollback=_UNDO[action],
     )
 
 
-@REGISTRY.tool(
-    effect="write",
-    reversible=True,
-    permissions=_PERMS[STOP],
-    example={"finding_ids": ["opt-1a2b3c4d5e6f"]},
-)
-def stop_rds_instance(ctx: ToolContext, args: RdsStopArgs) -> ProposalDraft:
-    """Propose stopping idle RDS DB instances (nothing changes until a human approves). Give
-    rds_idle finding ids from optimization_findings, or DB instance identifiers / ARNs. Refused:
-    protected (finops:protected=true), not `available`, read replicas and their sources, Aurora
-    members, Multi-AZ SQL Server. RDS has no dry run: the instance is described and checked
-    instead. AWS restarts a stopped DB instance after 7 days. Example:
-    {"finding_ids": ["opt-1a2b3c4d5e6f"]} or {"db_instance_ids": ["reports-db"], "region":
-    "us-east-1"}. Returns the proposal id; tell the user it awaits approval.
-    """
-    resolved = _resolve(ctx, args.finding_ids, args.db_instance_ids, args.region)
-    targets, evidence = _plan(ctx, resolved, STOP)
-    return _draft(ctx, STOP, targets, evidence)
+# -- re-validation and execution ----------------------------------------------------------------
 
 
-@REGISTRY.tool(
-    effect="write",
-    reversible=True,
-    permissions=_PERMS[START],
-    example={"db_instance_ids": ["reports-db"], "region": "us-east-1"},
-)
-def start_rds_instance(ctx: ToolContext, args: RdsStartArgs) -> ProposalDraft:
-    """Propose starting stopped RDS DB instances (after a human approves). Example:
-    {"db_instance_ids": ["reports-db"], "region": "us-east-1"}.
-    """
-    resolved = [
-        {**t, "finding": None} for t in _resolve(ctx, [], args.db_instance_ids, args.region)
-    ]
-    targets, evidence = _plan(ctx, resolved, START)
-    return _draft(ctx, START, targets, evidence)
+def _drift(ctx: ToolContext, t: Mapping[str, Any], now: DbLive | None, stop: bool) -> str | None:
+    name = str(t["db_instance_id"])
+    if now is None:
+        return f"{name} no longer exists (deleted or not found)"
+    seen = ("", now.status, t["state"]), ("class", now.instance_class, t["instance_class"])
+    why = base.drifted(name, protected(now.tags, settings(ctx.config)), *seen)
+    cannot = aws_rds.stop_refusal(now) if stop else None
+    return why or (f"{name} {cannot}" if cannot else None)
 
 
-# -- re-validation, execution, rollback ---------------------------------------------------------
+class DbInstances(TargetAction[Targets]):
+    """Stop or start RDS DB instances. RDS has no `DryRun`: the re-described instance and the
+    limitations of `StopDBInstance` are the dry run (`drift`)."""
 
+    names = (STOP, START)
+    permissions = PERMISSIONS
+    key, noun = "db_instances", "DB instance"
+    errors = (ActionError, BotoCoreError, ClientError)
 
-def _precheck(ctx: ToolContext, proposal: Proposal) -> str | None:
-    targets: list[Mapping[str, Any]] = proposal.params["db_instances"]
-    try:
-        stop = effective_action(proposal) == STOP
-        limit = blast_radius(ctx, targets)
-        if limit:
-            return limit
+    def resolve(self, ctx: ToolContext, name: str, args: Any) -> Targets:
+        if name == START:
+            return [
+                {**t, "finding": None} for t in _resolve(ctx, [], args.db_instance_ids, args.region)
+            ]
+        return _resolve(ctx, args.finding_ids, args.db_instance_ids, args.region)
+
+    def plan(self, ctx: ToolContext, name: str, resolved: Targets) -> tuple[Targets, Targets]:
+        return _plan(ctx, resolved, name)
+
+    def draft(self, ctx: ToolContext, planned: Planned) -> ProposalDraft:
+        return _draft(ctx, planned)
+
+    def reverse_evidence(self, targets: Targets) -> Targets:
+        return [
+            {"db_instance_id": t["db_instance_id"], "status_after_original": t["state"]}
+            for t in targets
+        ]
+
+    def drift(self, ctx: ToolContext, proposal: Proposal) -> list[str]:
+        targets: list[Mapping[str, Any]] = proposal.params["db_instances"]
+        stop = base.effective_action(proposal) == STOP
         live = _live(ctx, targets, "db_instance_id")
-        problems = []
-        for t in targets:
+        problems = [
+            p for t in targets if (p := _drift(ctx, t, live.get(str(t["db_instance_id"])), stop))
+        ]
+        return problems or findings.stale_findings(ctx, targets, "db_instance_id")
+
+    def execute(self, ctx: ToolContext, proposal: Proposal) -> dict[str, Any]:
+        action = base.effective_action(proposal)
+        call = aws_rds.stop_db if action == STOP else aws_rds.start_db
+        s = settings_for(ctx)
+        changed: list[dict[str, Any]] = []
+        failed: list[dict[str, str]] = []
+        for t in proposal.params["db_instances"]:
             name = str(t["db_instance_id"])
-            now = live.get(name)
-            if now is None:
-                problems.append(f"{name} no longer exists (deleted or not found)")
-            elif protected(now.tags, settings(ctx.config)):
-                problems.append(f"{name} is now {protected(now.tags, settings(ctx.config))}")
-            elif now.status != t["state"]:
-                problems.append(f"{name} is now {now.status}, the proposal saw {t['state']}")
-            elif now.instance_class != t["instance_class"]:
-                problems.append(
-                    f"{name} class is now {now.instance_class}, the proposal saw "
-                    f"{t['instance_class']}"
-                )
-            elif stop and aws_rds.stop_refusal(now):
-                problems.append(f"{name} {aws_rds.stop_refusal(now)}")
-        problems += [] if problems else stale_findings(ctx, targets, "db_instance_id")
-    except (ActionError, BotoCoreError, ClientError) as exc:
-        return str(exc)
-    return "; ".join(problems) + "; propose again" if problems else None
+            rds = aws_rds.rds_client(str(t["region"]), s)
+            try:
+                call(rds, name)
+                now = aws_rds.describe_dbs(rds, [name]).get(name)
+            except (ActionError, BotoCoreError, ClientError) as exc:
+                failed.append({"db_instance_id": name, "error": str(exc)})
+                continue
+            changed.append({**t, "before": t["state"], "state": now.status if now else "unknown"})
+        reverse = START if action == STOP else STOP
+        note = f"; AWS starts it by itself after {AUTO_RESTART_DAYS} days" if action == STOP else ""
+        how = f"{reverse} on the {len(changed)} DB instance(s){note}"
+        rollback = base.undo(proposal, reverse, "db_instances", changed, how, drop=("before",))
+        return base.outcome("AWS", changed, failed, ident="db_instance_id", rollback=rollback)
 
 
-def _execute(ctx: ToolContext, proposal: Proposal) -> dict[str, Any]:
-    action = effective_action(proposal)
-    call = aws_rds.stop_db if action == STOP else aws_rds.start_db
-    s = settings_for(ctx)
-    changed: list[dict[str, Any]] = []
-    failed: list[dict[str, str]] = []
-    for t in proposal.params["db_instances"]:
-        name = str(t["db_instance_id"])
-        rds = aws_rds.rds_client(str(t["region"]), s)
-        try:
-            call(rds, name)
-            now = aws_rds.describe_dbs(rds, [name]).get(name)
-        except (ActionError, BotoCoreError, ClientError) as exc:
-            failed.append({"db_instance_id": name, "error": str(exc)})
-            continue
-        changed.append({**t, "before": t["state"], "state": now.status if now else "unknown"})
-    if failed and not changed:
-        raise ActionError(
-            "nothing changed: " + "; ".join(f"{f['db_instance_id']}: {f['error']}" for f in failed)
-        )
-    reverse = START if action == STOP else STOP
-    how = f'rollback_action {{"proposal_id": "{proposal.id}"}} proposes {reverse}'
-    note = f"; AWS starts it by itself after {AUTO_RESTART_DAYS} days" if action == STOP else ""
-    return {
-        "provider": "AWS",
-        "changed": changed,
-        "failed": failed,
-        "rollback": {
-            "action": reverse,
-            "db_instances": [
-                {
-                    **{k: v for k, v in t.items() if k != "before"},
-                    "finding_id": None,
-                    "saving": None,
-                }
-                for t in changed
-            ],
-            "how": f"{how} on the {len(changed)} DB instance(s){note}",
-        },
-    }
-
-
-def _reverse(ctx: ToolContext, original: Proposal) -> ProposalDraft:
-    """The reverse of an executed stop / start (see `tools.actions.rollback`)."""
-    action, targets = reverse_targets(ctx, original, "db_instances", "DB instance")
-    evidence = [
-        {"db_instance_id": t["db_instance_id"], "status_after_original": t["state"]}
-        for t in targets
-    ]
-    return _draft(ctx, action, targets, evidence, rollback_of=original.id)
-
-
-for _name in (STOP, START):
-    REGISTRY.action(
-        ActionSpec(name=_name, precheck=_precheck, execute=_execute, permissions=_PERMS[_name])
-    )
-    register_reverse(_name, _reverse, _PERMS[_name])
+DB_INSTANCES = base.register(DbInstances())

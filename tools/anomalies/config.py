@@ -9,7 +9,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from warehouse.settings import Strict
 
 __all__ = [
     "DEFAULT_ROOT_CAUSE_DIMENSIONS",
@@ -22,11 +24,7 @@ DEFAULT_ROOT_CAUSE_DIMENSIONS = ("ServiceName", "SubAccountName", "ResourceId", 
 """Sub-dimensions whose values are ranked by their contribution (plus `vtag:team` if defined)."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SeriesSpec(_Strict):
+class SeriesSpec(Strict):
     """One family of daily series: every value combination of `by` (empty: the total)."""
 
     by: list[str] = Field(
@@ -48,7 +46,7 @@ class SeriesSpec(_Strict):
         return " × ".join(self.by) or "total"
 
 
-class AnomalyConfig(_Strict):
+class AnomalyConfig(Strict):
     """Detector settings. Defaults suit daily billing data of a company spending USD 1k–1M a day."""
 
     series: list[SeriesSpec] | None = Field(

@@ -78,9 +78,6 @@ import time
 from collections.abc import Sequence
 from datetime import date, timedelta
 from decimal import Decimal
-from typing import Any
-
-from pydantic import BaseModel, Field, field_validator
 
 from tools.anomalies.config import AnomalyConfig
 from tools.anomalies.detect import Family, checked_cost, detect, settings
@@ -95,16 +92,13 @@ from tools.anomalies.rootcause import explain, owner_of, root_cause_dimensions
 from tools.anomalies.store import AnomalyStore
 from tools.context import ToolContext
 from tools.query import resolve_dimension
-from tools.registry import REGISTRY
 from tools.spend.engine import data_range
 from tools.vtags.freshness import require_fresh
 from warehouse.errors import QueryError
 
 __all__ = [
     "DEFAULT_STATUSES",
-    "AnomaliesArgs",
     "add_mute",
-    "anomalies_list",
     "mark",
     "parse_statuses",
     "run_detection",
@@ -336,43 +330,3 @@ def add_mute(
         )
         ctx.audit.append("anomaly_mute", by.strip(), mute.model_dump(mode="json"))
     return mute
-
-
-class AnomaliesArgs(BaseModel):
-    since: date | None = Field(
-        default=None, description="First day (YYYY-MM-DD); default 30 days before the latest."
-    )
-    until: date | None = Field(default=None, description="Last day; default the latest data.")
-    statuses: list[str] = Field(
-        default_factory=lambda: list(DEFAULT_STATUSES),
-        description="open, new_normal, resolved, expected, planned, false_positive, muted, or all.",
-    )
-    top: int = Field(default=10, ge=1, le=100, description="Largest anomalies to return.")
-
-    @field_validator("statuses")
-    @classmethod
-    def _known(cls, value: list[str]) -> list[str]:
-        try:
-            return list(parse_statuses(value))
-        except QueryError as exc:
-            raise ValueError(str(exc)) from None
-
-
-@REGISTRY.tool(effect="read", reversible=True, permissions=("warehouse:read",), example={})
-def anomalies_list(ctx: ToolContext, args: AnomaliesArgs) -> dict[str, Any]:
-    """Cost anomalies: days where a series (total, provider/service, account, team, resource)
-    cost far more than its seasonal baseline, with the root cause (which service, account,
-    resource, SKU, region or team moved, with its share of the delta) and the owner. Use for
-    "any anomalies?", "what spiked?", "why was Tuesday expensive?". Anomalies people marked
-    expected, planned or false positive, and muted ones, are left out unless asked for.
-    Example: {} (last 30 days) or {"since": "2026-11-01", "statuses": ["all"], "top": 5}.
-    Returns currency, period, and per anomaly: id, series, start/end day, expected, actual,
-    impact, score, status, owner, incident, root_cause.
-    """
-    report = run_detection(
-        ctx, since=args.since, until=args.until, statuses=args.statuses, persist=False
-    )
-    biggest = sorted(report.anomalies, key=lambda a: abs(a.impact), reverse=True)[: args.top]
-    body = report.model_dump(mode="json", exclude={"anomalies", "sql"})
-    body["anomalies"] = [a.model_dump(mode="json", exclude={"feedback"}) for a in biggest]
-    return body

@@ -18,18 +18,16 @@ import re
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from warehouse.settings import Strict
 
 __all__ = ["Budget", "Threshold"]
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Threshold(_Strict):
+class Threshold(Strict):
     """`basis` actual or forecast, at `percent` of the amount, `then` one action."""
 
     basis: Literal["actual", "forecast"] = Field(
@@ -59,7 +57,7 @@ class Threshold(_Strict):
         return f"{self.basis}-{pct.rstrip('0').rstrip('.') if '.' in pct else pct}"
 
 
-class Budget(_Strict):
+class Budget(Strict):
     """One budget: scope, amount, period and thresholds."""
 
     name: str

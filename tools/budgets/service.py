@@ -28,6 +28,7 @@ from tools.registry import REGISTRY, ToolRegistry
 from tools.settings import ToolSettings
 from tools.spend.engine import data_range, parse_filter
 from warehouse.errors import QueryError
+from warehouse.format import amount, money
 from warehouse.state.store import utc_text
 
 __all__ = [
@@ -166,8 +167,8 @@ class Firing(BaseModel):
 def _title(s: BudgetStatus, t: ThresholdStatus) -> str:
     what = "spend to date" if t.on == "actual" else "forecast"
     return (
-        f"Budget {s.name}: {what} {s.currency} {t.value:,.2f} is "
-        f"{_pct(t.value, s.amount)}% of {s.currency} {s.amount:,.2f} "
+        f"Budget {s.name}: {what} {money(t.value, s.currency)} is "
+        f"{_pct(t.value, s.amount)}% of {money(s.amount, s.currency)} "
         f"({s.period_start:%Y-%m-%d}..{s.period_end:%Y-%m-%d})"
     )
 
@@ -287,8 +288,10 @@ def _act(
             {
                 "title": _title(s, t)[:200],
                 "body": f"Threshold {t.on} ≥ {t.percent}% crossed as of {s.as_of}. Scope: "
-                f"{'; '.join(s.scope) or 'all spend'}. Spend to date {s.currency} {s.actual:,.2f}; "
-                f"forecast {s.currency} {s.forecast:,.2f} (95% upper {s.forecast_upper95:,.2f}).",
+                f"{'; '.join(s.scope) or 'all spend'}. "
+                f"Spend to date {money(s.actual, s.currency)}; "
+                f"forecast {money(s.forecast, s.currency)} "
+                f"(95% upper {amount(s.forecast_upper95)}).",
                 "owner": s.owner,
                 "priority": "high" if t.severity == "critical" else "medium",
             },
@@ -365,26 +368,3 @@ def backtest(
         firings=sorted(fired.values(), key=lambda f: (f.first_day, f.threshold)),
         daily=daily,
     )
-
-
-class BudgetArgs(BaseModel):
-    name: str | None = Field(default=None, description="One budget; default all.")
-
-
-@REGISTRY.tool(effect="read", reversible=True, permissions=("warehouse:read",), example={})
-def budget_status_report(ctx: ToolContext, args: BudgetArgs) -> dict[str, Any]:
-    """Budgets from finops.yaml: spend to date and the forecast of the period's end against the
-    amount and each threshold (actual / forecast %). Use for "are we on budget".
-    Example: {} or {"name": "aws-monthly"}.
-    """
-    budgets = [find_budget(ctx.config, args.name)] if args.name else list(ctx.config.budgets)
-    if not budgets:
-        raise QueryError("no budgets are defined in finops.yaml (`budgets:`)")
-    today = ctx.today()
-    return {
-        "budgets": [
-            budget_status(ctx.engine(), ctx.config, b, today=today).model_dump(mode="json")
-            for b in budgets
-            if b.enabled
-        ]
-    }

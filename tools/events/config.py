@@ -9,16 +9,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
+
+from warehouse.settings import Strict
 
 __all__ = ["EventsConfig", "RunawayConfig"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class EventsConfig(_Strict):
+class EventsConfig(Strict):
     """The usage-event endpoint (`finops events`): limits, auth and how often it flushes."""
 
     token_env: str = Field(
@@ -55,7 +53,7 @@ class EventsConfig(_Strict):
     )
 
 
-class RunawayConfig(_Strict):
+class RunawayConfig(Strict):
     """Per-agent burn-rate rules, evaluated after every flush of usage events.
 
     Spike: an agent's spend over the last `window_minutes`, as an hourly rate, is at least

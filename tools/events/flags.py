@@ -7,7 +7,7 @@ has been false for `resolve_after_minutes`. Opening a flag is audited and, with
 runaway spend went through; an undecided proposal for the very same action (same hash) is reused,
 never duplicated. Nothing here touches a key: only an approved proposal's action does.
 
-The table is state migration 9 (`warehouse/state/store.py`), applied when the store opens.
+The table is state migration 9 (`warehouse/state/migrations.py`), applied when the store opens.
 """
 
 from __future__ import annotations

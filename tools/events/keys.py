@@ -25,12 +25,13 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from guardrails.approvals import ProposalDraft
 from tools.settings import ToolSettings
 from warehouse.errors import FinopsError
 from warehouse.ingest.provider_api import ANTHROPIC_VERSION
+from warehouse.settings import Strict
 
 __all__ = ["AdminKeys", "KeyApiError", "KeyRef", "disable_key_draft"]
 
@@ -43,10 +44,8 @@ class KeyApiError(FinopsError):
     """The provider's admin API refused or failed a key request."""
 
 
-class KeyRef(BaseModel):
+class KeyRef(Strict):
     """One provider API key (OpenAI keys live in a project, so they need its id)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     provider: KeyProvider
     api_key_id: str = Field(pattern=_ID)

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
+
+from warehouse.settings import Strict
 
 __all__ = ["ForecastConfig", "forecast_config"]
 
@@ -19,10 +21,8 @@ def _both() -> list[Horizon]:
     return ["month", "quarter"]
 
 
-class ForecastConfig(BaseModel):
+class ForecastConfig(Strict):
     """Stored forecasts: the scope total plus one breakdown per dimension, per horizon."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     on_ingest: bool = Field(
         default=True, description="Refresh the stored forecasts after every successful ingest."

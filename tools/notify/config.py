@@ -17,7 +17,9 @@ import re
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, ConfigDict, Field, field_validator, model_validator
+
+from warehouse.settings import Strict
 
 __all__ = [
     "SEVERITY_RANK",
@@ -48,10 +50,6 @@ SLACK_TOKEN_ENV = "SLACK_BOT_TOKEN"
 SLACK_API_URL = "https://slack.com/api/"
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 def _env_name(value: str) -> str:
     if not _ENV_NAME.match(value):
         raise ValueError(
@@ -74,7 +72,7 @@ EnvName = Annotated[str, AfterValidator(_env_name)]
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
 
 
-class RetryPolicy(_Strict):
+class RetryPolicy(Strict):
     """Per-channel retries: exponential backoff with jitter; 429 waits for its Retry-After."""
 
     attempts: int = Field(default=4, ge=1, le=10, description="Tries per channel, first included.")
@@ -92,7 +90,7 @@ class RetryPolicy(_Strict):
     )
 
 
-class SlackWebhookChannel(_Strict):
+class SlackWebhookChannel(Strict):
     """A Slack incoming webhook (until the Slack app's client carries alerts)."""
 
     type: Literal["slack_webhook"]
@@ -101,7 +99,7 @@ class SlackWebhookChannel(_Strict):
     )
 
 
-class SlackAppChannel(_Strict):
+class SlackAppChannel(Strict):
     """A Slack channel the Slack app's bot posts to (`chat.postMessage` with the bot token).
 
     Unlike a webhook, one app reaches any channel it was invited to, so routes can send each
@@ -130,10 +128,10 @@ class SlackAppChannel(_Strict):
         return value
 
 
-class EmailChannel(_Strict):
+class EmailChannel(Strict):
     """Mail over SMTP, multipart text + HTML. Credentials require STARTTLS."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(populate_by_name=True)
 
     type: Literal["email"]
     host: str = Field(min_length=1)
@@ -171,7 +169,7 @@ class EmailChannel(_Strict):
         return self
 
 
-class PagerDutyChannel(_Strict):
+class PagerDutyChannel(Strict):
     """A PagerDuty service's Events API v2 integration."""
 
     type: Literal["pagerduty"]
@@ -181,7 +179,7 @@ class PagerDutyChannel(_Strict):
     events_url: HttpUrl = Field(default=PAGERDUTY_EVENTS_URL, description="Overridable for tests.")
 
 
-class WebhookChannel(_Strict):
+class WebhookChannel(Strict):
     """A generic webhook: POST of the alert as JSON, signed with HMAC-SHA256.
 
     `signature_header: sha256=HEX` where HEX = HMAC-SHA256(secret, "<timestamp>.<raw body>") and
@@ -209,7 +207,7 @@ Channel = Annotated[
 ]
 
 
-class Route(_Strict):
+class Route(Strict):
     """Send matching alerts to `channels`. Unset conditions match everything."""
 
     owner: str | list[str] | None = Field(
@@ -236,7 +234,7 @@ class Route(_Strict):
         return True
 
 
-class NotifyConfig(_Strict):
+class NotifyConfig(Strict):
     """Alert channels by name, routes by owner / kind / severity, default channels, retries."""
 
     channels: dict[str, Channel] = Field(default_factory=dict)

@@ -17,7 +17,6 @@ from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     computed_field,
     field_validator,
@@ -25,6 +24,8 @@ from pydantic import (
 )
 
 from tools.notify.config import Severity
+from warehouse.format import money
+from warehouse.settings import Strict
 
 __all__ = ["Alert", "ChannelResult", "DeliveryReport", "Figure", "Link"]
 
@@ -32,11 +33,7 @@ _KIND = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
 _SPACES = re.compile(r"\s+")
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Figure(_Frozen):
+class Figure(Strict):
     """One amount shown in the alert, e.g. "Spend yesterday: USD 4,210.17 (2026-11-27)"."""
 
     label: str = Field(min_length=1, max_length=80)
@@ -51,16 +48,16 @@ class Figure(_Frozen):
 
     def render(self) -> str:
         """`USD 4,210.17 (2026-11-27)`."""
-        amount = f"{self.currency} {self.amount:,.2f}"
+        amount = money(self.amount, self.currency)
         return f"{amount} ({self.period})" if self.period else amount
 
 
-class Link(_Frozen):
+class Link(Strict):
     text: str = Field(min_length=1, max_length=75)
     url: str = Field(pattern=r"^https?://", max_length=2000)
 
 
-class Alert(_Frozen):
+class Alert(Strict):
     """An alert to route to its owner's channels.
 
     Example: Alert(id="an-7f3a", kind="anomaly", severity="critical", owner="payments",

@@ -34,6 +34,8 @@ from tools.optimize.config import TERM_MONTHS, CommitmentProduct, OptimizeConfig
 from tools.optimize.models import MONTH_HOURS, Evidence, Finding, Saving, finding_id
 from tools.query import Engine, cost_expression, literal, transpile
 from tools.settings import ToolSettings
+from warehouse.format import money as fmt_money
+from warehouse.format import percent
 
 __all__ = ["SOURCES", "commitment_findings", "underused_findings"]
 
@@ -363,9 +365,9 @@ def _underused(currency: str, k: _Commitment) -> Finding:
         resource_name=k.name,
         resource_kind=f"commitment ({k.category or 'unknown category'}, "
         f"{k.ctype or 'unknown type'})",
-        summary=f"{k.name or k.cid} is {k.utilization:.1f}% used: {currency} {unused}/month "
-        "unused; move eligible workloads onto it, exchange or sell it (standard reserved "
-        "instances), or do not renew",
+        summary=f"{k.name or k.cid} is {percent(k.utilization)} used: "
+        f"{fmt_money(unused, currency)}/month unused; move eligible workloads onto it, exchange "
+        "or sell it (standard reserved instances), or do not renew",
         monthly_cost=k.monthly(k.used + k.unused),
         cost_days=k.days,
         saving=Saving(

@@ -9,9 +9,11 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from tools.optimize.config import OptimizeConfig
-from tools.optimize.inventory import Bill, DayStat, Resource, Stats
+from tools.optimize.inventory import Bill, DayStat, Stats
 from tools.optimize.models import MONTH_HOURS, Evidence, Finding, FindingKind, Saving, finding_id
 from tools.optimize.prices import PriceTable
+from warehouse.format import amount
+from warehouse.inventory.models import Resource
 
 __all__ = [
     "NETWORK_METRICS",
@@ -87,7 +89,7 @@ def bill_saving(bill: Bill, fraction: Decimal, what: str) -> Saving:
     return Saving(
         monthly=saved,
         source="bills",
-        basis=f"billed run rate {monthly:,.2f}/month ({bill.days} days of bills) × {what}",
+        basis=f"billed run rate {amount(monthly)}/month ({bill.days} days of bills) × {what}",
     )
 
 

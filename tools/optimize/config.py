@@ -10,9 +10,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from warehouse.errors import ConfigError
+from warehouse.settings import Strict
 
 __all__ = [
     "DEFAULT_PRODUCTS",
@@ -30,11 +31,7 @@ Term = Literal["1y", "3y"]
 TERM_MONTHS: dict[str, int] = {"1y": 12, "3y": 36}
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class IdleConfig(_Strict):
+class IdleConfig(Strict):
     """Idle rules. Defaults are AWS Trusted Advisor's cost-optimization check criteria."""
 
     lookback_days: int = Field(
@@ -80,7 +77,7 @@ class IdleConfig(_Strict):
     )
 
 
-class RightsizeConfig(_Strict):
+class RightsizeConfig(Strict):
     """Instance rightsizing. Defaults are AWS Compute Optimizer's (PutRecommendationPreferences)."""
 
     lookback_days: int = Field(default=14, ge=1, le=93, description="Compute Optimizer: 14 days.")
@@ -107,7 +104,7 @@ class RightsizeConfig(_Strict):
     min_monthly_saving: Decimal = Field(default=Decimal("10"), ge=0)
 
 
-class KubernetesConfig(_Strict):
+class KubernetesConfig(Strict):
     """Container requests, VPA-style. Defaults from the VPA recommender's flags."""
 
     lookback_days: int = Field(default=14, ge=1, le=93)
@@ -139,7 +136,7 @@ class KubernetesConfig(_Strict):
     )
 
 
-class CommitmentProduct(_Strict):
+class CommitmentProduct(Strict):
     """A commitment that covers on-demand spend of some services, with assumed discounts."""
 
     name: str = Field(min_length=1)
@@ -193,7 +190,7 @@ covered); charges a plan does not cover inside those services (e.g. Lambda reque
 modelled beyond PricingCategory = Standard."""
 
 
-class CommitmentConfig(_Strict):
+class CommitmentConfig(Strict):
     """Commitment coverage from the steady on-demand baseline; under-used commitments."""
 
     lookback_days: int = Field(default=30, ge=7, le=365)
@@ -215,7 +212,7 @@ class CommitmentConfig(_Strict):
     products: list[CommitmentProduct] = Field(default_factory=lambda: list(DEFAULT_PRODUCTS))
 
 
-class OptimizeConfig(_Strict):
+class OptimizeConfig(Strict):
     """Optimization findings: idle resources, rightsizing, Kubernetes requests, commitments."""
 
     metric: Literal["billed", "effective"] = Field(

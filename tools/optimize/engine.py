@@ -20,7 +20,6 @@ from tools.optimize.config import OptimizeConfig, settings
 from tools.optimize.idle import idle_findings
 from tools.optimize.inventory import (
     Bill,
-    Resource,
     bills,
     daily_stats,
     load_resources,
@@ -36,6 +35,7 @@ from tools.query import Engine
 from tools.settings import ToolSettings
 from tools.spend.engine import data_range
 from warehouse.errors import QueryError
+from warehouse.inventory.models import Resource
 
 __all__ = ["METRICS", "is_protected", "recommend", "recommend_on"]
 

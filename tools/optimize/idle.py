@@ -35,10 +35,10 @@ from tools.optimize.common import (
     quiet_days,
     window_text,
 )
-from tools.optimize.inventory import Resource
 from tools.optimize.kubernetes import SOURCES as K8S_SOURCES
 from tools.optimize.kubernetes import k8s_idle
 from tools.optimize.models import Evidence, Finding
+from warehouse.inventory.models import Resource
 
 __all__ = ["IDLE_RULES", "SOURCES", "idle_findings"]
 

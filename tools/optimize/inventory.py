@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -18,11 +18,11 @@ from tools.optimize.config import OptimizeConfig
 from tools.optimize.models import MONTH_HOURS
 from tools.query import Engine, cost_expression, from_clause, literal, transpile, weighted
 from tools.settings import ToolSettings
+from warehouse.inventory.models import Resource
 
 __all__ = [
     "Bill",
     "DayStat",
-    "Resource",
     "Stats",
     "bills",
     "daily_stats",
@@ -32,36 +32,6 @@ __all__ = [
     "utilization_until",
     "window_stats",
 ]
-
-Key = tuple[str, str]
-"""(provider, resource_id), the primary key of `resources`."""
-
-
-@dataclass(frozen=True)
-class Resource:
-    """One inventoried resource (a row of `resources`)."""
-
-    provider: str
-    resource_id: str
-    kind: str
-    region: str | None = None
-    account_id: str | None = None
-    name: str | None = None
-    state: str | None = None
-    instance_type: str | None = None
-    attached: bool | None = None
-    tags: dict[str, str] = field(default_factory=dict)
-    properties: dict[str, Any] = field(default_factory=dict)
-    launched_at: datetime | None = None
-    collected_at: datetime | None = None
-
-    @property
-    def key(self) -> Key:
-        return (self.provider, self.resource_id)
-
-    @property
-    def label(self) -> str:
-        return self.name or self.resource_id
 
 
 def _json(value: Any) -> dict[str, Any]:
@@ -75,8 +45,8 @@ def load_resources(engine: Engine) -> list[Resource]:
     """Every row of `resources`, ordered by provider and id."""
     sql = (
         "SELECT provider, resource_id, kind, region, account_id, name, state, instance_type, "
-        "attached, CAST(tags AS VARCHAR), CAST(properties AS VARCHAR), launched_at, collected_at "
-        "FROM resources ORDER BY provider, resource_id"
+        "attached, CAST(tags AS VARCHAR), CAST(properties AS VARCHAR), launched_at, collected_at, "
+        "source FROM resources ORDER BY provider, resource_id"
     )
     out = []
     for r in engine.fetch(transpile(sql, engine.dialect)):
@@ -86,6 +56,7 @@ def load_resources(engine: Engine) -> list[Resource]:
                 provider=str(r[0]),
                 resource_id=str(r[1]),
                 kind=str(r[2]),
+                source=str(r[13]),
                 region=r[3],
                 account_id=r[4],
                 name=r[5],

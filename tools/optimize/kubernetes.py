@@ -30,8 +30,8 @@ from tools.optimize.common import (
     quiet_days,
     window_text,
 )
-from tools.optimize.inventory import Resource
 from tools.optimize.models import Evidence, Finding, Saving
+from warehouse.inventory.models import Resource
 
 __all__ = ["SOURCES", "k8s_idle", "latest", "request_findings"]
 

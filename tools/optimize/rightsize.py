@@ -18,9 +18,9 @@ regions); list prices × 730 h only where the bills lack the resource.
 from __future__ import annotations
 
 from tools.optimize.common import Inputs, bill_saving, list_saving, make_finding, window_text
-from tools.optimize.inventory import Resource
 from tools.optimize.models import Evidence, Finding, Saving
 from tools.optimize.prices import Shape
+from warehouse.inventory.models import Resource
 
 __all__ = ["SOURCES", "rightsize_instance"]
 

@@ -12,7 +12,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from warehouse.settings import Strict
 
 __all__ = ["MONTH_DAYS", "SavingsConfig", "savings_settings"]
 
@@ -20,10 +22,8 @@ MONTH_DAYS = Decimal("30.4")
 """Days in a month when a measured daily saving is extrapolated (365 / 12, rounded)."""
 
 
-class SavingsConfig(BaseModel):
+class SavingsConfig(Strict):
     """Realized-savings measurement (`finops savings`, the `savings_report` tool)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     baseline_days: int = Field(
         default=14,

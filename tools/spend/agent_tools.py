@@ -1,9 +1,13 @@
-"""Read tools over the cost warehouse: spend breakdowns, top movers and unit cost.
+"""Read tools over the cost warehouse: spend breakdowns, top movers, unit cost and guarded SQL.
 
-They wrap `tools.spend.engine` (one SQL builder, transpiled per engine) and add what the model
-needs:
+The structured tools wrap `tools.spend.engine` (one SQL builder, transpiled per engine) and add
+what the model needs:
 named periods resolved against the as-of day, filters as `Column=value` text, and results that
 carry currency, period, scope and the SQL that produced them as evidence.
+
+`query_sql` is for questions the structured tools cannot express. `guardrails.sqlguard` admits a
+single SELECT over the warehouse tables only, and runs it with a row limit and a time limit; the
+agent's connection is read-only with external file and network access disabled.
 """
 
 from __future__ import annotations
@@ -13,13 +17,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, model_validator
 
+from guardrails.sqlguard import run_guarded
 from tools.context import ToolContext
 from tools.periods import Period, resolve_period
 from tools.registry import REGISTRY
 from tools.spend.engine import SpendQuery, data_range, parse_filter, spend, top_movers, unit_cost
 from warehouse.errors import QueryError
 
-__all__ = ["MoversArgs", "SpendArgs", "UnitCostArgs", "period_of"]
+__all__ = ["MoversArgs", "SpendArgs", "SqlArgs", "UnitCostArgs", "period_of"]
 
 _READ = ("warehouse:read",)
 
@@ -175,3 +180,34 @@ def unit_cost_report(ctx: ToolContext, args: UnitCostArgs) -> dict[str, Any]:
         metric=args.metric,
     )
     return _envelope(period, result)
+
+
+class SqlArgs(BaseModel):
+    sql: str = Field(
+        min_length=1,
+        max_length=8000,
+        description="One DuckDB SELECT over `costs` (FOCUS 1.2 columns; Tags is JSON) or "
+        "`ingests`. No other tables, no files, no writes.",
+    )
+    max_rows: int = Field(default=50, ge=1, le=500)
+
+
+@REGISTRY.tool(
+    effect="read",
+    reversible=True,
+    permissions=("warehouse:read",),
+    example={
+        "sql": "SELECT RegionId, sum(BilledCost) AS cost FROM costs "
+        "WHERE ProviderName = 'AWS' GROUP BY 1 ORDER BY 2 DESC"
+    },
+)
+def query_sql(ctx: ToolContext, args: SqlArgs) -> dict[str, Any]:
+    """Run one read-only SELECT on the cost warehouse when no other tool fits.
+
+    Money columns are BilledCost, EffectiveCost, ListCost (DECIMAL, in BillingCurrency); time is
+    ChargePeriodStart (UTC). Tag values: json_extract_string(Tags, '$.team').
+    Example: {"sql": "SELECT RegionId, sum(BilledCost) AS cost FROM costs WHERE ProviderName =
+    'AWS' GROUP BY 1 ORDER BY 2 DESC"}. Rows are capped; `truncated` says when more existed.
+    """
+    result = run_guarded(ctx.warehouse(), args.sql, max_rows=args.max_rows, timeout_s=10.0)
+    return result.model_dump(mode="json")

@@ -26,6 +26,7 @@ from tools.invoke import invoke_tool
 from tools.optimize.models import Finding
 from tools.registry import ToolRegistry
 from tools.sweep.config import ActPolicy
+from warehouse.format import money
 
 __all__ = ["FINDING_TOOLS", "ActOutcome", "act_on_findings"]
 
@@ -105,7 +106,7 @@ def _ticket(
             f.summary,
             f"Rule: {f.rule} ({f.source}).",
             *(f"- {e.metric} {e.statistic} {e.window}: {e.value} {e.unit}" for e in f.evidence),
-            f"Estimated saving: {cur} {saving:,.2f}/month ({f.saving.source})."
+            f"Estimated saving: {money(saving, cur)}/month ({f.saving.source})."
             if saving is not None
             else "Estimated saving: unknown.",
             f"Proposal: {proposal_id} (finops proposals show {proposal_id})."

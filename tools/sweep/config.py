@@ -5,16 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from warehouse.settings import Strict
 
 __all__ = ["ActPolicy", "SweepConfig", "SweepSource"]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class SweepSource(_Strict):
+class SweepSource(Strict):
     """One thing to ingest on every sweep: inputs (paths, globs, s3:// prefixes) or an API."""
 
     inputs: list[str] = Field(default_factory=list)
@@ -24,7 +22,7 @@ class SweepSource(_Strict):
     source: str | None = None
 
 
-class ActPolicy(_Strict):
+class ActPolicy(Strict):
     """Which optimization findings the sweep turns into proposals and tickets by itself.
 
     A proposal still waits for an approver like any other; the policy only decides what is put
@@ -50,7 +48,7 @@ class ActPolicy(_Strict):
     ticket: bool = Field(default=False, description="Propose one ticket per finding.")
 
 
-class SweepConfig(_Strict):
+class SweepConfig(Strict):
     sources: list[SweepSource] = Field(default_factory=list)
     act: list[ActPolicy] = Field(
         default_factory=list,

@@ -48,6 +48,7 @@ from tools.sweep.act import ActOutcome, act_on_findings
 from tools.sweep.config import SweepConfig, SweepSource
 from tools.vtags.allocate import ensure_allocation
 from warehouse.errors import FinopsError, QueryError
+from warehouse.format import amount, money
 from warehouse.state.store import utc_text
 
 __all__ = ["Finding", "SweepConfig", "SweepResult", "SweepSource", "last_sweeps", "run_sweep"]
@@ -143,8 +144,8 @@ def _finish(ctx: ToolContext, sweep_id: str, status: str, result: dict[str, Any]
 
 def _anomaly_finding(a: Anomaly) -> Finding:
     evidence = [
-        f"{c.dimension}={c.value}: {a.currency} {c.actual:,.2f} vs {c.expected:,.2f} expected "
-        f"({c.delta:+,.2f})"
+        f"{c.dimension}={c.value}: {money(c.actual, a.currency)} vs {amount(c.expected)} expected "
+        f"({amount(c.delta, signed=True)})"
         for dim in a.root_cause.values()
         for c in dim[:1]
     ]
@@ -170,9 +171,9 @@ def _anomaly_alert(a: Anomaly, f: Finding, cfg: SweepConfig) -> Alert:
         id=a.id,
         kind="anomaly",
         severity="critical" if pct >= cfg.anomaly_severity_percent else "warning",
-        title=f"Cost anomaly: {a.scope} {a.currency} {a.actual:,.2f} vs {a.expected:,.2f} "
+        title=f"Cost anomaly: {a.scope} {money(a.actual, a.currency)} vs {amount(a.expected)} "
         f"expected ({a.start_day})",
-        text=f"Impact {a.currency} {a.impact:,.2f} ({pct}% over expected), {a.days} day(s).",
+        text=f"Impact {money(a.impact, a.currency)} ({pct}% over expected), {a.days} day(s).",
         owner=a.owner,
         scope=a.series,
         figures=[
@@ -280,7 +281,7 @@ def run_sweep(
             for a in acted:
                 proposals.extend(p for p in (a.proposal_id, a.ticket_proposal_id) if p)
             actions.extend(acted)
-            text = f"{len(report.findings)} findings, {saving:,.2f} a month"
+            text = f"{len(report.findings)} findings, {amount(saving)} a month"
             if cfg.act:
                 made = sum(a.proposal_id is not None for a in acted)
                 tickets = sum(a.ticket_proposal_id is not None for a in acted)
@@ -397,21 +398,21 @@ def _digest(
             scope = ", ".join(f"{k}={v}" for k, v in f.scope.items()) or "total"
             also = f" (seen in {len(fs)} series)" if len(fs) > 1 else ""
             lines.append(
-                f"  - [{f.status}] {scope} {f.period}: {currency} {f.actual:,.2f} vs "
-                f"{f.expected:,.2f} expected, impact {currency} {f.impact:,.2f}; "
+                f"  - [{f.status}] {scope} {f.period}: {money(f.actual, currency)} vs "
+                f"{amount(f.expected)} expected, impact {money(f.impact, currency)}; "
                 f"owner {f.owner or 'unknown'}{also}"
             )
     budgets = [f for f in findings if f.kind == "budget"]
     for f in budgets:
         lines.append(
-            f"- budget {f.scope['budget']} ({f.period}): {f.evidence[0]}: {currency} "
-            f"{f.actual:,.2f} vs limit {currency} {f.expected:,.2f}"
+            f"- budget {f.scope['budget']} ({f.period}): {f.evidence[0]}: "
+            f"{money(f.actual, currency)} vs limit {money(f.expected, currency)}"
         )
     savings = [f for f in findings if f.kind in ("idle", "rightsize", "commitment")]
     if savings:
         total = sum((f.impact or Decimal(0) for f in savings), Decimal(0))
         lines.append(
-            f"- {len(savings)} savings findings, {currency} {total:,.2f} a month; largest:"
+            f"- {len(savings)} savings findings, {money(total, currency)} a month; largest:"
         )
         for f in sorted(savings, key=lambda x: -(x.impact or Decimal(0)))[:5]:
             lines.append(f"  - [{f.kind}] {f.evidence[0]}; owner {f.owner or 'unknown'}")

@@ -27,9 +27,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from tools.notify.config import EnvName, HttpUrl
+from warehouse.settings import Strict
 
 __all__ = [
     "CLOSE_EVENTS",
@@ -45,10 +46,6 @@ CLOSE_EVENTS: tuple[str, ...] = ("done", "rejected", "expired", "failed", "rolle
 _JIRA_PROJECT = re.compile(r"^[A-Z][A-Z0-9_]{1,9}$")
 _REPO = re.compile(r"^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$")
 _LABEL = re.compile(r"^[^\s,]{1,50}$")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _project(value: str) -> str:
@@ -83,7 +80,7 @@ def _close_on() -> list[CloseEvent]:
     return ["done", "rejected", "expired"]
 
 
-class TicketRoute(_Strict):
+class TicketRoute(Strict):
     """Where one owner's tickets go (fields left out fall back to the backend's settings)."""
 
     project: ProjectKey | None = Field(default=None, description="Jira project key for this owner.")
@@ -95,7 +92,7 @@ class TicketRoute(_Strict):
     labels: Labels = Field(default_factory=list, description="Extra labels for this owner.")
 
 
-class JiraSettings(_Strict):
+class JiraSettings(Strict):
     """Jira Cloud: `POST /rest/api/3/issue` with basic auth (account email + API token)."""
 
     base_url: HttpUrl = Field(description="Site URL, e.g. https://example.atlassian.net")
@@ -114,7 +111,7 @@ class JiraSettings(_Strict):
     )
 
 
-class GitHubSettings(_Strict):
+class GitHubSettings(Strict):
     """GitHub Issues: `POST /repos/{owner}/{repo}/issues` with a bearer token."""
 
     base_url: HttpUrl = Field(default="https://api.github.com", description="API root URL.")
@@ -122,7 +119,7 @@ class GitHubSettings(_Strict):
     token_env: EnvName = Field(default="GITHUB_TOKEN", description="Variable with the token.")
 
 
-class TicketsConfig(_Strict):
+class TicketsConfig(Strict):
     """Ticket backend, routing by owner, and which proposal events close a ticket."""
 
     backend: Literal["local", "jira", "github"] = "local"

@@ -1,4 +1,5 @@
-"""Tickets: the `open_ticket` write tool, the action it proposes, and the local tickets table.
+"""Tickets: the `open_ticket` action and the local tickets table (the tool that proposes it:
+`tools.tickets.agent_tools`).
 
 Opening a ticket is a write (it notifies people and creates work), so the tool only proposes it;
 the `open_ticket` action files it once the proposal is approved: a row in the local `tickets`
@@ -22,17 +23,28 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from guardrails.approvals import Proposal, ProposalDraft
+from tools.actions.base import Action, register
 from tools.context import ToolContext
-from tools.registry import REGISTRY, ActionSpec
 from tools.tickets.backends import TicketBackendError
 from tools.tickets.links import TicketLink, TicketLinks
 from tools.tickets.sync import make_backend, new_ticket, sync_tickets
 from warehouse.errors import QueryError
 from warehouse.state.store import utc_text
 
-__all__ = ["Ticket", "TicketArgs", "close_ticket", "dedup_key", "list_tickets"]
+__all__ = [
+    "OPEN_TICKET",
+    "PERMISSIONS",
+    "Ticket",
+    "TicketArgs",
+    "close_ticket",
+    "dedup_key",
+    "list_tickets",
+    "propose_ticket",
+]
 
-_PERMS = ("tickets:create",)
+OPEN_TICKET = "open_ticket"
+PERMISSIONS = ("tickets:create",)
+_BY_NAME = {OPEN_TICKET: PERMISSIONS}
 
 
 class Ticket(BaseModel):
@@ -92,23 +104,9 @@ def _already(link: TicketLink, tracked: str | None) -> str | None:
     )
 
 
-@REGISTRY.tool(
-    effect="write",
-    reversible=True,
-    permissions=_PERMS,
-    example={"title": "Idle EC2 i-0abc in payments-prod", "owner": "payments", "priority": "low"},
-)
-def open_ticket(ctx: ToolContext, args: TicketArgs) -> ProposalDraft:
-    """Propose opening a ticket for a team (it is created only after a human approves).
-
-    Use when someone asks to "open / file a ticket" or a finding needs an owner to act. Give
-    `finding_id` for a finding (one ticket per finding) and `proposal_id` for a proposed action
-    the owner should know about (its approval, execution and rollback are posted to the ticket).
-    Example: {"title": "Idle EC2 i-0abc in payments-prod", "owner": "payments",
-    "priority": "low", "body": "CPU under 2% for 14 days; USD 61.32/month.",
-    "finding_id": "opt-1a2b3c4d5e6f", "proposal_id": "p-1a2b3c4d5e6f"}.
-    Returns the proposal id; tell the user it awaits approval.
-    """
+def propose_ticket(ctx: ToolContext, args: TicketArgs) -> ProposalDraft:
+    """The `open_ticket` proposal for the tool's arguments; QueryError when the ticket it would
+    open already tracks everything it names."""
     params: dict[str, Any] = {
         "title": args.title,
         "body": args.body,
@@ -131,7 +129,7 @@ def open_ticket(ctx: ToolContext, args: TicketArgs) -> ProposalDraft:
             raise QueryError(problem)
     who = params["owner"] or "finops"
     return ProposalDraft(
-        action="open_ticket",
+        action=OPEN_TICKET,
         target=f"tickets/{who}",
         params=params,
         summary=f"Open a {args.priority}-priority ticket for {who}: {args.title}",
@@ -142,48 +140,6 @@ def open_ticket(ctx: ToolContext, args: TicketArgs) -> ProposalDraft:
         rollback="Close the ticket (status closed); nothing else changes.",
         owner=params["owner"],
     )
-
-
-def _precheck(ctx: ToolContext, proposal: Proposal) -> str | None:
-    """Refuse a duplicate, or a tracker whose credentials are missing (nothing filed yet)."""
-    p = proposal.params
-    link = TicketLinks(ctx.store, ctx.clock).get(dedup_key(p, proposal.id))
-    if link is not None:
-        return _already(link, p.get("proposal_id"))
-    if not p.get("finding_id") and not p.get("dedup_key"):
-        rows = ctx.store.query(
-            "SELECT id FROM tickets WHERE status = 'open' AND title = ? AND owner IS ?",
-            (p["title"], p.get("owner")),
-        )
-        if rows:
-            return f"an identical open ticket #{rows[0]['id']} already exists"
-    try:
-        make_backend(ctx.config.tickets, ctx.store, ctx.clock, os.environ)
-    except TicketBackendError as exc:
-        return str(exc)
-    return None
-
-
-def _execute(ctx: ToolContext, proposal: Proposal) -> dict[str, Any]:
-    links = TicketLinks(ctx.store, ctx.clock)
-    key = dedup_key(proposal.params, proposal.id)
-    existing = links.get(key)
-    if existing is not None:
-        return _link_more(ctx, links, existing, proposal)
-    backend = make_backend(ctx.config.tickets, ctx.store, ctx.clock, os.environ)
-    local_id = _insert_local(ctx, links, proposal, key, backend.name)
-    result: dict[str, Any] = {"ticket_id": local_id, "backend": backend.name}
-    try:
-        ticket = new_ticket(ctx, proposal, local_id, key)
-        ref = backend.find(ticket.dedup_label) or backend.create(ticket)
-    except TicketBackendError as exc:
-        links.record_error(key, str(exc))
-        result["pending"] = f"the tracker did not accept it yet ({exc}); retried by the next sync"
-    else:
-        links.set_external(key, ref)
-        result |= {"key": ref.key, "url": ref.url}
-    result["rollback"] = f"finops tickets close {local_id} --by USER"
-    return result
 
 
 def _insert_local(
@@ -229,9 +185,57 @@ def _link_more(
     }
 
 
-REGISTRY.action(
-    ActionSpec(name="open_ticket", precheck=_precheck, execute=_execute, permissions=_PERMS)
-)
+class OpenTicket(Action):
+    """Files the ticket: a row in the local table, and the issue in the configured tracker (a
+    tracker that is down is retried by the next sync). Nothing to count against the `actions:`
+    limits; a tracker without credentials fails the proposal before anything is filed."""
+
+    names = (OPEN_TICKET,)
+    permissions = _BY_NAME
+    limited = False
+    errors = (TicketBackendError,)
+
+    def recheck(self, ctx: ToolContext, proposal: Proposal) -> str | None:
+        """Refuse a duplicate, or a tracker whose credentials are missing (nothing filed yet)."""
+        p = proposal.params
+        link = TicketLinks(ctx.store, ctx.clock).get(dedup_key(p, proposal.id))
+        if link is not None:
+            return _already(link, p.get("proposal_id"))
+        if not p.get("finding_id") and not p.get("dedup_key"):
+            rows = ctx.store.query(
+                "SELECT id FROM tickets WHERE status = 'open' AND title = ? AND owner IS ?",
+                (p["title"], p.get("owner")),
+            )
+            if rows:
+                return f"an identical open ticket #{rows[0]['id']} already exists"
+        make_backend(ctx.config.tickets, ctx.store, ctx.clock, os.environ)
+        return None
+
+    def execute(self, ctx: ToolContext, proposal: Proposal) -> dict[str, Any]:
+        links = TicketLinks(ctx.store, ctx.clock)
+        key = dedup_key(proposal.params, proposal.id)
+        existing = links.get(key)
+        if existing is not None:
+            return _link_more(ctx, links, existing, proposal)
+        backend = make_backend(ctx.config.tickets, ctx.store, ctx.clock, os.environ)
+        local_id = _insert_local(ctx, links, proposal, key, backend.name)
+        result: dict[str, Any] = {"ticket_id": local_id, "backend": backend.name}
+        try:
+            ticket = new_ticket(ctx, proposal, local_id, key)
+            ref = backend.find(ticket.dedup_label) or backend.create(ticket)
+        except TicketBackendError as exc:
+            links.record_error(key, str(exc))
+            result["pending"] = (
+                f"the tracker did not accept it yet ({exc}); retried by the next sync"
+            )
+        else:
+            links.set_external(key, ref)
+            result |= {"key": ref.key, "url": ref.url}
+        result["rollback"] = f"finops tickets close {local_id} --by USER"
+        return result
+
+
+register(OpenTicket())
 
 
 def list_tickets(ctx: ToolContext, status: str | None = None) -> list[Ticket]:

@@ -43,6 +43,7 @@ from tools.tickets.config import TicketsConfig
 from tools.tickets.github import GitHubBackend
 from tools.tickets.jira import JiraBackend
 from tools.tickets.links import TicketLink, TicketLinks
+from warehouse.format import money
 from warehouse.state.store import StateStore
 
 __all__ = ["Event", "SyncReport", "make_backend", "new_ticket", "proposal_events", "sync_tickets"]
@@ -110,7 +111,7 @@ def _body(ctx: ToolContext, proposal: Proposal) -> str:
         t = ctx.ledger.get(str(tracked))
         lines += [
             f"Proposal: {t.id} ({t.status}) - {t.action} on {t.target}: {t.summary}",
-            f"Expected saving: {t.currency} {t.expected_monthly_saving:,.2f} a month",
+            f"Expected saving: {money(t.expected_monthly_saving, t.currency)} a month",
             f"Review it: finops proposals show {t.id}",
             "Evidence:",
             *(f"- {k}: {_short(v, 200)}" for k, v in list(t.evidence.items())[:12]),

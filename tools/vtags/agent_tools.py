@@ -1,5 +1,7 @@
-"""The agent's virtual-tag tools: coverage, explain and candidates (read), and proposing a new
-rule (write: a proposal with the exact `finops.yaml` diff, applied only after approval)."""
+"""The agent's virtual-tag tools: coverage, explain and candidates (read); proposing a new rule
+(write: a proposal with the exact `finops.yaml` diff, applied by the `add_tag_rule` action
+below only after approval); pushing a virtual tag back onto the resources and undoing a push
+(write: proposals whose action is `tools.vtags.tagback`'s)."""
 
 from __future__ import annotations
 
@@ -9,8 +11,10 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from guardrails.approvals import Proposal, ProposalDraft
+from tools.actions.base import Action, register
 from tools.context import ToolContext
-from tools.registry import REGISTRY, ActionSpec
+from tools.registry import REGISTRY
+from tools.vtags import tagback
 from tools.vtags.config_edit import add_rule_text, apply_text, sha256_text, unified_diff
 from tools.vtags.definitions import Rule
 from tools.vtags.report import (
@@ -22,12 +26,15 @@ from tools.vtags.report import (
     explain,
 )
 from tools.vtags.sql import filter_sql
+from tools.vtags.tagback import RollbackArgs, TagBackArgs
 from warehouse.errors import QueryError
 
 __all__ = ["CandidatesArgs", "CoverageArgs", "ExplainArgs", "RuleArgs", "rule_yaml"]
 
 _READ = ("warehouse:read",)
 _CONFIG = ("config:write",)
+ADD_RULE = "add_tag_rule"
+_BY_NAME = {ADD_RULE: _CONFIG}
 
 
 def _need_tags(ctx: ToolContext) -> None:
@@ -150,7 +157,7 @@ def add_tag_rule(ctx: ToolContext, args: RuleArgs) -> ProposalDraft:
     )
     where = "last" if args.position is None else f"at position {args.position}"
     return ProposalDraft(
-        action="add_tag_rule",
+        action=ADD_RULE,
         target=f"{path}#virtual_tags.{args.vtag}.rules",
         params={
             "vtag": args.vtag,
@@ -185,34 +192,70 @@ def _new_text(ctx: ToolContext, proposal: Proposal) -> tuple[str, str]:
     return old, new
 
 
-def _precheck(ctx: ToolContext, proposal: Proposal) -> str | None:
-    if ctx.config_path is None or not ctx.config_path.exists():
-        return "finops.yaml no longer exists"
-    old = ctx.config_path.read_text(encoding="utf-8")
-    if sha256_text(old) != proposal.params["base_sha256"]:
-        return "finops.yaml changed since this proposal was made; propose the rule again"
-    try:
+class AddRule(Action):
+    """Apply a reviewed rule edit to finops.yaml (a backup is written beside it). Nothing to
+    count against the `actions:` limits; refused when the file or the edit changed since."""
+
+    names = (ADD_RULE,)
+    permissions = _BY_NAME
+    limited = False
+    errors = (QueryError, ValueError)
+
+    def recheck(self, ctx: ToolContext, proposal: Proposal) -> str | None:
+        if ctx.config_path is None or not ctx.config_path.exists():
+            return "finops.yaml no longer exists"
+        old = ctx.config_path.read_text(encoding="utf-8")
+        if sha256_text(old) != proposal.params["base_sha256"]:
+            return "finops.yaml changed since this proposal was made; propose the rule again"
         _, new = _new_text(ctx, proposal)
-    except (QueryError, ValueError) as exc:
-        return str(exc)
-    if sha256_text(new) != proposal.params["new_sha256"]:
-        return "the edit no longer produces the reviewed diff"
-    return None
+        if sha256_text(new) != proposal.params["new_sha256"]:
+            return "the edit no longer produces the reviewed diff"
+        return None
+
+    def execute(self, ctx: ToolContext, proposal: Proposal) -> dict[str, Any]:
+        assert ctx.config_path is not None
+        _, new = _new_text(ctx, proposal)
+        backup = apply_text(
+            ctx.config_path, proposal.params["base_sha256"], new, ctx.clock(), type(ctx.config)
+        )
+        return {
+            "config": str(ctx.config_path),
+            "backup": str(backup),
+            "rollback": f"cp {backup} {ctx.config_path}",
+        }
 
 
-def _apply(ctx: ToolContext, proposal: Proposal) -> dict[str, Any]:
-    assert ctx.config_path is not None
-    _, new = _new_text(ctx, proposal)
-    backup = apply_text(
-        ctx.config_path, proposal.params["base_sha256"], new, ctx.clock(), type(ctx.config)
-    )
-    return {
-        "config": str(ctx.config_path),
-        "backup": str(backup),
-        "rollback": f"cp {backup} {ctx.config_path}",
-    }
+register(AddRule())
 
 
-REGISTRY.action(
-    ActionSpec(name="add_tag_rule", precheck=_precheck, execute=_apply, permissions=_CONFIG)
+@REGISTRY.tool(
+    effect="write",
+    reversible=True,
+    permissions=tagback.PERMISSIONS,
+    example={"vtag": "team", "value": "payments", "provider": "AWS"},
 )
+def tag_resources(ctx: ToolContext, args: TagBackArgs) -> ProposalDraft:
+    """Propose writing a virtual tag's values back onto the real resources: AWS tags (Resource
+    Groups Tagging API) or Kubernetes labels (deployments, statefulsets, daemonsets,
+    namespaces). Nothing changes until a human approves. Only values decided by an existing
+    tag, a rule or inference are pushed, never the default or shared splits; resources that
+    already carry the value are left out. Use when asked to "tag / label the resources with
+    their team". Example: {"vtag": "team", "value": "payments", "provider": "AWS",
+    "max_resources": 50}. Returns the proposal id; tell the user it awaits approval.
+    """
+    return tagback.propose_push(ctx, args)
+
+
+@REGISTRY.tool(
+    effect="write",
+    reversible=True,
+    permissions=tagback.PERMISSIONS,
+    example={"proposal_id": "p-1a2b3c4d5e6f"},
+)
+def rollback_tag_resources(ctx: ToolContext, args: RollbackArgs) -> ProposalDraft:
+    """Propose undoing an executed tag_resources proposal: remove the tag / label it added and
+    restore the previous value where it replaced one, only on resources it actually changed.
+    Runs only after approval, and refuses if a resource changed since.
+    Example: {"proposal_id": "p-1a2b3c4d5e6f"}.
+    """
+    return tagback.PUSH.reverse(ctx, ctx.ledger.get(args.proposal_id))

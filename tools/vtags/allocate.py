@@ -29,7 +29,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 import duckdb
 from pydantic import BaseModel
@@ -46,6 +46,7 @@ from tools.vtags.sql import (
     shared_sql,
     sources_sql,
 )
+from warehouse.clock import utc_now_naive
 from warehouse.errors import QueryError
 
 __all__ = [
@@ -386,7 +387,7 @@ def build_allocation(
         keys_row = engine.query("SELECT count(*) FROM vtag_attrs")
         keys = int(keys_row[0][0]) if keys_row else 0
         seconds = time.perf_counter() - started
-        built_at = datetime.now(UTC).replace(tzinfo=None)
+        built_at = utc_now_naive()
         meta = [definitions_sha(config), _fingerprint(engine), json.dumps(columns)]
         engine.execute(_META, [*meta, built_at, seconds, keys])
     return BuildResult(

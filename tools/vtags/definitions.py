@@ -24,8 +24,6 @@ from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import (
-    BaseModel,
-    ConfigDict,
     Field,
     ValidationError,
     field_validator,
@@ -33,6 +31,7 @@ from pydantic import (
 )
 
 from tools.vtags.normalize import normalize_value, source_key
+from warehouse.settings import Strict
 
 __all__ = [
     "Condition",
@@ -49,10 +48,6 @@ _ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 _UNSUPPORTED_RE = re.compile(r"\(\?[=!<]|\\[1-9]")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
 def check_regex(pattern: str) -> str:
     """A regex valid for both Python and DuckDB's RE2 (no lookaround, no back-references)."""
     if _UNSUPPORTED_RE.search(pattern):
@@ -67,7 +62,7 @@ def check_regex(pattern: str) -> str:
     return pattern
 
 
-class Match(_Strict):
+class Match(Strict):
     """A condition on one column or tag: any of `equals`, or a `regex` (RE2, searched)."""
 
     equals: list[str] | None = Field(default=None, min_length=1)
@@ -101,7 +96,7 @@ def _as_match(value: str | list[str] | Match) -> Match:
     return Match(equals=[value] if isinstance(value, str) else value)
 
 
-class _Filter(_Strict):
+class _Filter(Strict):
     """`when:` conditions (all must hold) and an optional `resource:` regex over name or id."""
 
     when: dict[str, Condition] = Field(default_factory=dict)
@@ -197,7 +192,7 @@ ALL_FEATURES: tuple[InferenceFeature, ...] = (
 )
 
 
-class Inference(_Strict):
+class Inference(Strict):
     """Guess the value of untagged spend from what the tagged population says."""
 
     enabled: bool = True
@@ -217,7 +212,7 @@ class Inference(_Strict):
     )
 
 
-class Normalize(_Strict):
+class Normalize(Strict):
     """How tag values are cleaned before aliases apply."""
 
     case: Literal["lower", "upper", "keep"] = "lower"
@@ -228,7 +223,7 @@ class Normalize(_Strict):
     )
 
 
-class VirtualTag(_Strict):
+class VirtualTag(Strict):
     """One virtual tag: sources, rules, inference, shared-cost splits and a default."""
 
     description: str | None = None

@@ -1,14 +1,16 @@
 """Push a virtual tag back as a real tag (AWS) or label (Kubernetes), only after approval.
 
-`tag_resources` reads from the allocation which resources got which value of a virtual tag, reads
-each resource's current tags from the provider, and proposes exactly the resources whose tag would
-change, with their current tags, the new key and value, and the previous value of that key (so a
-rollback restores exactly what was there). The change runs later, once, from the action workflow:
-the `tag_resources` action (AWS or Kubernetes by the proposal's `provider`) re-reads the live tags
-and refuses when any resource is gone or its tag changed since the proposal (propose again), then
+`tag_resources` (the tool, in `tools.vtags.agent_tools`; `propose_push` here) reads from the
+allocation which resources got which value of a virtual tag, reads each resource's current tags
+from the provider, and proposes exactly the resources whose tag would change, with their current
+tags, the new key and value, and the previous value of that key (so a rollback restores exactly
+what was there). The change runs later, once, from the action workflow: the `tag_resources`
+action (`TagPush`; AWS or Kubernetes by the proposal's `provider`) re-reads the live tags and
+refuses when any resource is gone or its tag changed since the proposal (propose again), then
 writes and reports each resource's outcome. `rollback_tag_resources` proposes the reverse of an
-executed proposal; its action runs the same code, so the same approval and re-validation apply,
-and policy can treat the two action types differently (e.g. `approvals.two_person`).
+executed proposal (`TagPush.reverse`, not `rollback_action`); its action runs the same code, so
+the same approval and re-validation apply, and policy can treat the two action types
+differently (e.g. `approvals.two_person`).
 
 Which values are pushed: those decided by an existing tag (under another key or spelling, or
 normalized), a rule, or inference (shown with its confidence and reason). Never `default` (the
@@ -27,8 +29,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from guardrails.approvals import Proposal, ProposalDraft
+from tools.actions.base import Action, register
 from tools.context import ToolContext
-from tools.registry import REGISTRY, ActionSpec
 from tools.vtags.definitions import VirtualTag
 from tools.vtags.tagback_aws import AWS
 from tools.vtags.tagback_k8s import KUBERNETES
@@ -46,10 +48,13 @@ from warehouse.errors import QueryError
 __all__ = [
     "ACTION",
     "BACKENDS",
+    "PERMISSIONS",
+    "PUSH",
     "PUSHED",
     "ROLLBACK",
     "RollbackArgs",
     "TagBackArgs",
+    "propose_push",
     "select_candidates",
 ]
 
@@ -57,7 +62,9 @@ BACKENDS: dict[str, Backend] = {AWS.provider: AWS, KUBERNETES.provider: KUBERNET
 ACTION = "tag_resources"
 ROLLBACK = "rollback_tag_resources"
 _CLOUD_PERMS = (*AWS.permissions, *KUBERNETES.permissions)
-_PERMS = ("warehouse:read", *_CLOUD_PERMS)
+PERMISSIONS = ("warehouse:read", *_CLOUD_PERMS)
+"""What the tools need: the allocation, and the providers' tag reads and writes."""
+_BY_NAME = dict.fromkeys((ACTION, ROLLBACK), _CLOUD_PERMS)
 _SHOWN = 20
 
 
@@ -167,21 +174,9 @@ def _draft(
     )
 
 
-@REGISTRY.tool(
-    effect="write",
-    reversible=True,
-    permissions=_PERMS,
-    example={"vtag": "team", "value": "payments", "provider": "AWS"},
-)
-def tag_resources(ctx: ToolContext, args: TagBackArgs) -> ProposalDraft:
-    """Propose writing a virtual tag's values back onto the real resources: AWS tags (Resource
-    Groups Tagging API) or Kubernetes labels (deployments, statefulsets, daemonsets,
-    namespaces). Nothing changes until a human approves. Only values decided by an existing
-    tag, a rule or inference are pushed, never the default or shared splits; resources that
-    already carry the value are left out. Use when asked to "tag / label the resources with
-    their team". Example: {"vtag": "team", "value": "payments", "provider": "AWS",
-    "max_resources": 50}. Returns the proposal id; tell the user it awaits approval.
-    """
+def propose_push(ctx: ToolContext, args: TagBackArgs) -> ProposalDraft:
+    """The `tag_resources` proposal: the resources whose tag would change (QueryError when
+    none would)."""
     vt = _need(ctx, args.vtag)
     pushed = [p for p in PUSHED if args.include_inferred or p != "inferred"]
     found, skipped = select_candidates(
@@ -203,51 +198,6 @@ def tag_resources(ctx: ToolContext, args: TagBackArgs) -> ProposalDraft:
             f"nothing to change: {done} resource(s) already have it" + (f"; {why}" if why else "")
         )
     return _draft(ctx, backend, args, key, plan)
-
-
-@REGISTRY.tool(
-    effect="write",
-    reversible=True,
-    permissions=_PERMS,
-    example={"proposal_id": "p-1a2b3c4d5e6f"},
-)
-def rollback_tag_resources(ctx: ToolContext, args: RollbackArgs) -> ProposalDraft:
-    """Propose undoing an executed tag_resources proposal: remove the tag / label it added and
-    restore the previous value where it replaced one, only on resources it actually changed.
-    Runs only after approval, and refuses if a resource changed since.
-    Example: {"proposal_id": "p-1a2b3c4d5e6f"}.
-    """
-    original = ctx.ledger.get(args.proposal_id)
-    backend = BACKENDS.get(str(original.params.get("provider")))
-    if original.action not in (ACTION, ROLLBACK) or backend is None:
-        raise QueryError(f"{original.id} is a {original.action} proposal, not a tag push")
-    changed = (original.result or {}).get("changed") or []
-    if original.status != "done" or not changed:
-        raise QueryError(f"{original.id} is {original.status} and changed no resource")
-    key = str(original.params["key"])
-    targets = [{**t, "value": t["previous"], "previous": t["value"]} for t in changed]
-    removed = sum(1 for t in targets if t["value"] is None)
-    return ProposalDraft(
-        action=ROLLBACK,
-        target=f"{backend.provider.lower()}/{key}",
-        params={**original.params, "resources": targets, "rollback_of": original.id},
-        summary=f"Roll back {original.id}: remove {key} from {removed} {backend.provider} "
-        f"resource(s), restore the previous value on {len(targets) - removed}",
-        evidence={
-            "rollback_of": original.id,
-            "original_summary": original.summary,
-            "resources": [
-                {"resource": backend.ref(t), "now": t["previous"], "restore": t["value"]}
-                for t in targets
-            ],
-            "requested_by": ctx.actor,
-        },
-        currency=ctx.config.reporting_currency,
-        risk="low",
-        rollback=f"Re-propose the original change with tag_resources (vtag "
-        f"{original.params['vtag']}, key {key}).",
-        owner=original.owner,
-    )
 
 
 def _classify(
@@ -285,42 +235,82 @@ def _backend(proposal: Proposal) -> Backend:
     return BACKENDS[provider]
 
 
-def _precheck(ctx: ToolContext, proposal: Proposal) -> str | None:
-    key, targets = str(proposal.params["key"]), proposal.params["resources"]
-    try:
+class TagPush(Action):
+    """Write (or restore) one tag / label key on the proposal's resources. No `actions:` limits
+    (a push is bounded by `max_resources`, and changes no spend); reversed by its own tool,
+    `rollback_tag_resources`, not by `rollback_action`."""
+
+    names = (ACTION, ROLLBACK)
+    permissions = _BY_NAME
+    key = "resources"
+    limited = False
+    errors = (TagBackError,)
+
+    def recheck(self, ctx: ToolContext, proposal: Proposal) -> str | None:
+        key, targets = str(proposal.params["key"]), proposal.params["resources"]
         backend = _backend(proposal)
         live = backend.read(targets, settings_for(ctx))
-    except TagBackError as exc:
-        return str(exc)
-    pending, _unchanged, problems = _classify(backend, key, targets, live)
-    if problems:
-        return f"{_joined(problems)}; propose again"
-    if not pending:
-        return "every resource already has the proposed value; nothing to change"
-    return None
+        pending, _unchanged, problems = _classify(backend, key, targets, live)
+        if problems:
+            return f"{_joined(problems)}; propose again"
+        if not pending:
+            return "every resource already has the proposed value; nothing to change"
+        return None
+
+    def execute(self, ctx: ToolContext, proposal: Proposal) -> dict[str, Any]:
+        key, targets = str(proposal.params["key"]), proposal.params["resources"]
+        backend = _backend(proposal)
+        settings = settings_for(ctx)
+        pending, unchanged, problems = _classify(
+            backend, key, targets, backend.read(targets, settings)
+        )
+        changed, failed = backend.apply(key, pending, settings)
+        failed = [*problems, *failed]
+        if failed and not changed:
+            raise TagBackError(f"nothing changed: {_joined(failed)}")
+        return {
+            "provider": backend.provider,
+            "key": key,
+            "changed": changed,
+            "unchanged": unchanged,
+            "failed": failed,
+            "rollback": f'rollback_tag_resources {{"proposal_id": "{proposal.id}"}} proposes '
+            f"restoring the previous value of {key} on the {len(changed)} changed resource(s)",
+        }
+
+    def reverse(self, ctx: ToolContext, original: Proposal) -> ProposalDraft:
+        """The `rollback_tag_resources` proposal undoing an executed push, only on what it
+        changed."""
+        backend = BACKENDS.get(str(original.params.get("provider")))
+        if original.action not in (ACTION, ROLLBACK) or backend is None:
+            raise QueryError(f"{original.id} is a {original.action} proposal, not a tag push")
+        changed = (original.result or {}).get("changed") or []
+        if original.status != "done" or not changed:
+            raise QueryError(f"{original.id} is {original.status} and changed no resource")
+        key = str(original.params["key"])
+        targets = [{**t, "value": t["previous"], "previous": t["value"]} for t in changed]
+        removed = sum(1 for t in targets if t["value"] is None)
+        return ProposalDraft(
+            action=ROLLBACK,
+            target=f"{backend.provider.lower()}/{key}",
+            params={**original.params, "resources": targets, "rollback_of": original.id},
+            summary=f"Roll back {original.id}: remove {key} from {removed} {backend.provider} "
+            f"resource(s), restore the previous value on {len(targets) - removed}",
+            evidence={
+                "rollback_of": original.id,
+                "original_summary": original.summary,
+                "resources": [
+                    {"resource": backend.ref(t), "now": t["previous"], "restore": t["value"]}
+                    for t in targets
+                ],
+                "requested_by": ctx.actor,
+            },
+            currency=ctx.config.reporting_currency,
+            risk="low",
+            rollback=f"Re-propose the original change with tag_resources (vtag "
+            f"{original.params['vtag']}, key {key}).",
+            owner=original.owner,
+        )
 
 
-def _execute(ctx: ToolContext, proposal: Proposal) -> dict[str, Any]:
-    key, targets = str(proposal.params["key"]), proposal.params["resources"]
-    backend = _backend(proposal)
-    settings = settings_for(ctx)
-    pending, unchanged, problems = _classify(backend, key, targets, backend.read(targets, settings))
-    changed, failed = backend.apply(key, pending, settings)
-    failed = [*problems, *failed]
-    if failed and not changed:
-        raise TagBackError(f"nothing changed: {_joined(failed)}")
-    return {
-        "provider": backend.provider,
-        "key": key,
-        "changed": changed,
-        "unchanged": unchanged,
-        "failed": failed,
-        "rollback": f'rollback_tag_resources {{"proposal_id": "{proposal.id}"}} proposes '
-        f"restoring the previous value of {key} on the {len(changed)} changed resource(s)",
-    }
-
-
-for _name in (ACTION, ROLLBACK):
-    REGISTRY.action(
-        ActionSpec(name=_name, precheck=_precheck, execute=_execute, permissions=_CLOUD_PERMS)
-    )
+PUSH = register(TagPush())

@@ -27,17 +27,15 @@ Writing. `TagResources` / `UntagResources` per region and value, 20 ARNs per cal
 from __future__ import annotations
 
 import re
-import threading
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from tools.vtags.tagback_models import Candidate, Live, Skip, TagBackError
-from warehouse.cloud import CloudSettings
+from warehouse.cloud import CloudSettings, aws_client
 from warehouse.errors import QueryError
 
 __all__ = ["AWS", "AwsBackend", "arn_for"]
@@ -147,25 +145,6 @@ def arn_for(c: Candidate, settings: CloudSettings) -> dict[str, Any] | Skip:
     return Skip(resource=rid, reason=f"not a taggable AWS id: expected {_SUPPORTED}")
 
 
-_Service = Literal["ec2", "s3", "resourcegroupstaggingapi"]
-_CLIENTS: dict[tuple[str | None, str, str], Any] = {}
-_CLIENTS_LOCK = threading.Lock()
-
-
-def _client(service: _Service, region: str, settings: CloudSettings) -> Any:
-    """A boto3 client, created once per process, endpoint, region and service (creating one
-    loads the service model, ~0.3 s for EC2; clients are thread-safe and refresh credentials
-    from their provider chain)."""
-    key = (settings.aws_endpoint_url, region, service)
-    with _CLIENTS_LOCK:
-        if key not in _CLIENTS:
-            session = boto3.session.Session()
-            _CLIENTS[key] = session.client(
-                service, region_name=region, endpoint_url=settings.aws_endpoint_url
-            )
-        return _CLIENTS[key]
-
-
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -242,11 +221,11 @@ def _read_region(
     gone: set[str] = set()
     for (kind,), group in _by(targets, "kind").items():
         if str(kind).startswith("ec2:"):
-            gone |= _ec2_gone(_client("ec2", region, settings), str(kind), group)
+            gone |= _ec2_gone(aws_client("ec2", region, settings), str(kind), group)
         elif kind == "s3:bucket":
-            gone |= _s3_gone(_client("s3", region, settings), group)
+            gone |= _s3_gone(aws_client("s3", region, settings), group)
     arns = [str(t["arn"]) for t in targets if t["arn"] not in gone]
-    tags = _tags(_client("resourcegroupstaggingapi", region, settings), arns)
+    tags = _tags(aws_client("resourcegroupstaggingapi", region, settings), arns)
     return {
         str(t["arn"]): None if t["arn"] in gone else tags.get(str(t["arn"]), {}) for t in targets
     }
@@ -329,7 +308,7 @@ class AwsBackend:
         failed: list[dict[str, Any]] = []
         for (region, value), group in _by(targets, "region", "value").items():
             try:
-                tagging = _client("resourcegroupstaggingapi", str(region), settings)
+                tagging = aws_client("resourcegroupstaggingapi", str(region), settings)
             except BotoCoreError as exc:
                 failed.extend({"resource": t["arn"], "error": str(exc)} for t in group)
                 continue

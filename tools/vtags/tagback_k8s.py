@@ -26,7 +26,6 @@ namespace target raises the proposal's risk. Keys and values are validated as Ku
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -37,7 +36,7 @@ from kubernetes.config.config_exception import ConfigException
 from urllib3.exceptions import HTTPError
 
 from tools.vtags.tagback_models import Candidate, Live, Skip, TagBackError
-from warehouse.cloud import CloudSettings
+from warehouse.cloud import CloudSettings, kube_api, kubeconfig_path
 from warehouse.errors import QueryError
 
 __all__ = ["KUBERNETES", "K8sBackend", "label_key_problem", "label_value_ok", "locate"]
@@ -99,15 +98,11 @@ def locate(c: Candidate) -> tuple[str | None, str, str, str] | Skip:
     return cluster, kind, ns, name
 
 
-def _kubeconfig(settings: CloudSettings) -> str:
-    return settings.kubeconfig or os.path.expanduser("~/.kube/config")
-
-
 def context_for(cluster: str, settings: CloudSettings) -> str | Skip:
     """The kubeconfig context for a cluster named in the bills, or why there is none."""
     if cluster in settings.kube_contexts:
         return settings.kube_contexts[cluster]
-    path = _kubeconfig(settings)
+    path = kubeconfig_path(settings.kubeconfig)
     try:
         contexts, _current = config.list_kube_config_contexts(config_file=path)
     except (ConfigException, OSError) as exc:
@@ -123,11 +118,9 @@ def context_for(cluster: str, settings: CloudSettings) -> str | Skip:
 
 
 def _api(context: str, settings: CloudSettings) -> client.ApiClient:
-    path = _kubeconfig(settings)
+    path = kubeconfig_path(settings.kubeconfig)
     try:
-        api: client.ApiClient = config.new_client_from_config(
-            config_file=path, context=context, persist_config=False
-        )
+        api: client.ApiClient = kube_api(context, path)
     except (ConfigException, OSError) as exc:
         raise TagBackError(f"Kubernetes context {context!r} from {path}: {exc}") from None
     return api

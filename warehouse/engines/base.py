@@ -13,13 +13,12 @@ from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-import sqlglot
-from sqlglot import exp
-
-from warehouse.engines.dialects import dialect_for, rewrite_for
 from warehouse.errors import QueryError
+
+if TYPE_CHECKING:
+    from sqlglot import exp
 
 __all__ = ["Engine", "Params", "bind", "render", "transpile"]
 
@@ -76,6 +75,8 @@ def transpile(sql: str, dialect: str) -> str:
 
 def render(tree: exp.Expr, dialect: str) -> str:
     """One parsed DuckDB statement as SQL of `dialect`, after that dialect's rewrites."""
+    from warehouse.engines.dialects import dialect_for, rewrite_for
+
     rewritten = tree
     for rule in rewrite_for(dialect):
         rewritten = rewritten.transform(rule)
@@ -83,6 +84,8 @@ def render(tree: exp.Expr, dialect: str) -> str:
 
 
 def _parse(sql: str) -> exp.Expr:
+    import sqlglot  # only a non-DuckDB engine parses: DuckDB runs the text as written
+
     try:
         statements = sqlglot.parse(sql, read="duckdb")
     except sqlglot.errors.ParseError as exc:
@@ -97,6 +100,8 @@ def _literal(value: object) -> exp.Expr:
         raise QueryError(f"cannot bind a parameter of type {type(value).__name__}")
     if isinstance(value, float) and value != value:
         raise QueryError("cannot bind NaN as a parameter")
+    from sqlglot import exp
+
     return exp.convert(value)
 
 
@@ -106,6 +111,8 @@ def bind(sql: str, params: Params) -> exp.Expr:
     `?` placeholders take `params` in order; `$name` ones take `params[name]`. A count or name
     mismatch is an error, not a silently unbound query.
     """
+    from sqlglot import exp
+
     tree = _parse(sql)
     holders = list(tree.find_all(exp.Placeholder))
     if params is None:

@@ -42,22 +42,23 @@ from datetime import date, datetime
 from pathlib import Path
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import ConfigDict, Field, ValidationError, field_validator
 
 from warehouse.errors import IngestError
 from warehouse.ingest.base import Connector, LoadContext, LocalFile, Probe, load_csv
 from warehouse.ingest.exprs import Expr, col, json_obj, lit, sql, ts, typed
 from warehouse.schema import MANDATORY_NOT_NULL, focus_columns, focus_names
+from warehouse.settings import Strict
 
 __all__ = ["MappedConnector", "MappingFile", "read_mapping"]
 
 Constant = str | int | float | date | datetime
 
 
-class MappingFile(BaseModel):
+class MappingFile(Strict):
     """The YAML mapping of one CSV layout to FOCUS columns."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    model_config = ConfigDict(strict=True)
 
     columns: dict[str, str] = Field(default_factory=dict)
     constants: dict[str, Constant] = Field(default_factory=dict)

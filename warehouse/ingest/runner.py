@@ -12,13 +12,14 @@ import contextlib
 import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 import duckdb
 from pydantic import BaseModel
 
+from warehouse.clock import utc_now_naive
 from warehouse.errors import IngestError
 from warehouse.ingest.base import Connector, LoadContext, LocalFile
 from warehouse.ingest.exprs import Expr, cast, dec, q, ts, upper
@@ -64,10 +65,6 @@ class IngestReport(BaseModel):
     warnings: list[str]
     started_at: datetime
     finished_at: datetime
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def finalize(exprs: Mapping[str, Expr]) -> dict[str, Expr]:
@@ -231,7 +228,7 @@ def run_ingest(
     fmt: str = "auto",
     source: str | None = None,
     options: Mapping[str, Any] | None = None,
-    clock: Clock = _utcnow,
+    clock: Clock = utc_now_naive,
     on_file: FileCallback | None = None,
 ) -> IngestReport:
     """Ingest `files` in one transaction and report what changed.

@@ -8,10 +8,12 @@ the caller owns and removes.
 from __future__ import annotations
 
 import glob
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from warehouse.cloud import CloudSettings, aws_client
 from warehouse.errors import IngestError
 from warehouse.ingest.base import LocalFile
 
@@ -23,9 +25,8 @@ S3ClientFactory = Callable[[], Any]
 
 
 def _default_s3_client() -> Any:
-    import boto3
-
-    return boto3.client("s3")
+    """The shared S3 client: endpoint from `AWS_ENDPOINT_URL`, region as boto3 resolves it."""
+    return aws_client("s3", None, CloudSettings.from_environ(os.environ))
 
 
 def _is_data(name: str) -> bool:

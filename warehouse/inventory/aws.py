@@ -12,14 +12,13 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import boto3
 import duckdb
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError
 
-from warehouse.cloud import CloudSettings
+from warehouse.cloud import CloudSettings, aws_client, aws_session
 from warehouse.inventory import aws_inventory as inv
 from warehouse.inventory.aws_calls import AwsCaller
 from warehouse.inventory.aws_metrics import MAX_QUERIES, fetch, memory_dimensions, plan
@@ -35,6 +34,9 @@ from warehouse.inventory.models import (
     naive_utc,
 )
 from warehouse.inventory.store import write_collection
+
+if TYPE_CHECKING:
+    import boto3
 
 __all__ = ["REQUIRED_PERMISSIONS", "collect_aws"]
 
@@ -65,12 +67,7 @@ def _clients(
     )
 
     def make(service: str) -> Any:
-        return session.client(
-            service,  # type: ignore[call-overload]
-            region_name=region,
-            endpoint_url=settings.aws_endpoint_url,
-            config=boto_config,
-        )
+        return aws_client(service, region, settings, session=session, config=boto_config)
 
     return make
 
@@ -78,7 +75,7 @@ def _clients(
 def _session(session: boto3.session.Session | None) -> boto3.session.Session:
     """The boto3 session, refusing early when no credentials can be found."""
     try:
-        session = session or boto3.session.Session()
+        session = session or aws_session()
         credentials = session.get_credentials()
     except BotoCoreError as exc:
         raise CollectError(f"cannot load AWS credentials: {exc}") from None

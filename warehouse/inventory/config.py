@@ -17,18 +17,16 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from warehouse.strict import Strict
 
 __all__ = ["AwsCollectConfig", "CollectConfig", "KubeContext", "KubernetesCollectConfig"]
 
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d{1,2}$")
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class AwsCollectConfig(_Strict):
+class AwsCollectConfig(Strict):
     """AWS inventory (EC2, EBS, Elastic IPs, RDS, ELBv2) and CloudWatch utilization."""
 
     regions: list[str] = Field(
@@ -81,7 +79,7 @@ class AwsCollectConfig(_Strict):
         return value
 
 
-class KubeContext(_Strict):
+class KubeContext(Strict):
     """One cluster: its kubeconfig context (`in-cluster` for the pod's service account) and the
     cluster name the bills use (the first part of Kubernetes `ResourceId`s)."""
 
@@ -107,7 +105,7 @@ class KubeContext(_Strict):
         return self
 
 
-class KubernetesCollectConfig(_Strict):
+class KubernetesCollectConfig(Strict):
     """Workloads with their requests and limits, and usage from metrics.k8s.io or Prometheus."""
 
     contexts: list[KubeContext] = Field(
@@ -137,7 +135,7 @@ class KubernetesCollectConfig(_Strict):
         return value.rstrip("/") if value else value
 
 
-class CollectConfig(_Strict):
+class CollectConfig(Strict):
     """`finops collect` settings (`collect:` in finops.yaml)."""
 
     aws: AwsCollectConfig = Field(default_factory=AwsCollectConfig)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import random
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +20,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from urllib3.exceptions import HTTPError
 
+from warehouse.cloud import kube_api, kubeconfig_path
 from warehouse.inventory.config import KubeContext
 from warehouse.inventory.models import CollectError
 
@@ -149,23 +149,18 @@ def _message(exc: ApiException) -> str:
         return str(exc.reason)
 
 
-def _kubeconfig(path: str | None) -> str:
-    return path or os.path.expanduser("~/.kube/config")
-
-
 def connect_cluster(
     ref: KubeContext | None, kubeconfig: str | None
 ) -> tuple[client.ApiClient, str, str]:
     """(API client, cluster name in the bills, context name) for a configured context; None means
     the kubeconfig's current context."""
     if ref is not None and ref.context == "in-cluster":
-        cfg = client.Configuration()
         try:
-            config.load_incluster_config(client_configuration=cfg)
+            in_cluster: client.ApiClient = kube_api("in-cluster", None, in_cluster=True)
         except ConfigException as exc:
             raise CollectError(f"in-cluster Kubernetes configuration: {exc}") from None
-        return client.ApiClient(cfg), str(ref.cluster), "in-cluster"
-    path = _kubeconfig(kubeconfig)
+        return in_cluster, str(ref.cluster), "in-cluster"
+    path = kubeconfig_path(kubeconfig)
     try:
         contexts, current = config.list_kube_config_contexts(config_file=path)
     except (ConfigException, OSError) as exc:
@@ -179,7 +174,7 @@ def connect_cluster(
     entry = str((found.get("context") or {}).get("cluster") or name)
     cluster = (ref.cluster if ref else None) or entry.rpartition(":cluster/")[2] or entry
     try:
-        api = config.new_client_from_config(config_file=path, context=name, persist_config=False)
+        api: client.ApiClient = kube_api(str(name), path)
     except (ConfigException, OSError) as exc:
         raise CollectError(f"Kubernetes context {name!r} from {path}: {exc}") from None
     return api, str(cluster), str(name)

@@ -79,9 +79,14 @@ def metrics_window(now: datetime, lookback_days: int, period: int) -> tuple[date
     return end - timedelta(days=lookback_days), end
 
 
-@dataclass
+@dataclass(frozen=True)
 class Resource:
-    """One row of `resources` (see the table's columns)."""
+    """One row of `resources` (see the table's columns): what a collector writes and what the
+    optimizer reads back (`tools.optimize.inventory.load_resources`).
+
+    `collected_at` is None on a row a collector builds (the store stamps the collection's time)
+    and set on a row read from the table.
+    """
 
     provider: str
     resource_id: str
@@ -93,9 +98,20 @@ class Resource:
     state: str | None = None
     instance_type: str | None = None
     attached: bool | None = None
-    tags: dict[str, Any] = field(default_factory=dict)
+    tags: dict[str, str] = field(default_factory=dict)
     properties: dict[str, Any] = field(default_factory=dict)
     launched_at: datetime | None = None
+    collected_at: datetime | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """(provider, resource_id), the table's primary key."""
+        return (self.provider, self.resource_id)
+
+    @property
+    def label(self) -> str:
+        """How people see it: its name, else its id."""
+        return self.name or self.resource_id
 
 
 @dataclass(frozen=True)
