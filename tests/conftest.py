@@ -1,4 +1,5 @@
-"""Shared fixtures: real data paths, an empty warehouse, an ingest helper."""
+"""Shared fixtures: the real data folder, an empty warehouse, moto's server. Helpers that are
+plain functions live in `tests/helpers/`, paths in `tests/paths.py`; nothing imports this file."""
 
 from __future__ import annotations
 
@@ -9,15 +10,10 @@ import duckdb
 import pytest
 from moto.server import ThreadedMotoServer
 
-from agent.config import Config
+from tests.paths import SHARED_DATA
 from warehouse.db import connect
-from warehouse.ingest import IngestReport, resolve_inputs, run_ingest
 
-pytest_plugins = ["tests.pg_fixture", "tests.spark_connect_fixture"]
-
-ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+pytest_plugins = ["tests.servers.postgres", "tests.servers.spark_connect"]
 
 
 @pytest.fixture
@@ -34,32 +30,6 @@ def con(tmp_path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     connection = connect(tmp_path / "warehouse.duckdb")
     yield connection
     connection.close()
-
-
-def ingest(
-    con: duckdb.DuckDBPyConnection,
-    *paths: Path | str,
-    config: Config | None = None,
-    fmt: str = "auto",
-    source: str | None = None,
-    options: dict[str, object] | None = None,
-    workdir: Path | None = None,
-) -> IngestReport:
-    """Ingest local paths the way the CLI does."""
-    files = resolve_inputs([str(p) for p in paths], workdir or Path("/tmp"))
-    return run_ingest(
-        con, files, config=config or Config(), fmt=fmt, source=source, options=options or {}
-    )
-
-
-def snapshot(con: duckdb.DuckDBPyConnection) -> tuple[object, ...]:
-    """Row count, money totals and ingest count: equal before and after a failed ingest."""
-    row = con.execute(
-        "SELECT count(*), sum(BilledCost), sum(EffectiveCost), "
-        "(SELECT count(*) FROM ingests) FROM costs"
-    ).fetchone()
-    assert row is not None
-    return tuple(row)
 
 
 @pytest.fixture(scope="module")

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from agent.cli.common import JsonOpt
 from agent.cli.render import money, out_console, print_json, table
 from agent.context import AppContext
 from tools.budgets.service import backtest, budget_status, find_budget
@@ -14,7 +15,6 @@ from warehouse.errors import QueryError
 
 __all__ = ["register"]
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 policy_app = typer.Typer(help="Budgets and policies as code: test them against history.")
 
 

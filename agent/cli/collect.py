@@ -10,6 +10,7 @@ import typer
 from pydantic import ValidationError
 from rich.progress import Progress
 
+from agent.cli.common import JsonOpt
 from agent.cli.render import err_console, out_console, print_json, table
 from agent.context import AppContext
 from warehouse.clock import utc_now
@@ -22,7 +23,6 @@ from warehouse.inventory.models import CollectResult
 
 __all__ = ["collect_config", "register"]
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 collect_app = typer.Typer(
     help="Collect cloud and cluster inventory with utilization (for idle and rightsizing).",
     no_args_is_help=True,

@@ -13,6 +13,7 @@ import typer
 from rich.progress import Progress
 
 from agent.cli.allocation import refresh_allocation
+from agent.cli.common import JsonOpt
 from agent.cli.render import err_console, money, out_console, print_json, table
 from agent.config import load_config
 from agent.context import AppContext
@@ -193,7 +194,7 @@ def demo_command(
             help="Also stop idle EC2 after approval on a simulated AWS (moto on 127.0.0.1).",
         ),
     ] = True,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Build the demo company's warehouse in FINOPS_HOME, print a spend overview, and show an
     idle-instance stop going through approval on a simulated AWS."""

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from agent.cli.allocation import refresh_allocation
+from agent.cli.common import JsonOpt
 from agent.cli.render import money, out_console, print_json, table
 from agent.context import AppContext
 from tools.forecast.backtest import BacktestQuery, BacktestResult, HorizonScore, backtest
@@ -146,7 +147,7 @@ def forecast_command(
     origins: Annotated[
         int, typer.Option(min=7, max=730, help="Backtest: last N days used as origins.")
     ] = 90,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Month-end (or quarter-end) spend forecast with 80%/95% intervals, per scope."""
     app: AppContext = ctx.obj

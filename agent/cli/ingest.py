@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from agent.cli.common import JsonOpt
 from agent.cli.render import err_console, money, out_console, print_json, table
 from agent.context import AppContext
 from tools.forecast.store import refresh_after_ingest, refresh_summary
@@ -70,7 +71,7 @@ def ingest_command(
         str | None, typer.Option("--from", help="Pull from a provider API: openai|anthropic.")
     ] = None,
     days: Annotated[int, typer.Option(min=1, max=366, help="Days to pull with --from.")] = 7,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Ingest billing data into the FOCUS warehouse (one transaction; restated periods replace)."""
     app: AppContext = ctx.obj

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from agent.cli.common import JsonOpt
 from agent.cli.render import out_console, print_json, table
 from agent.context import AppContext
 from tools.notify.config import NotifyConfig
@@ -19,7 +20,6 @@ from warehouse.clock import utc_now
 
 __all__ = ["notify_config", "register", "send_probe"]
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 notify_app = typer.Typer(help="Alerts: test a channel, show recent deliveries.")
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from agent.cli.common import JsonOpt
 from agent.cli.render import money, out_console, print_json
 from agent.context import AppContext
 from agent.runtime.runner import Runtime
@@ -91,7 +92,7 @@ def recommend_command(
         str | None,
         typer.Option("--kind", help="idle, rightsize or commitment (default: all three)."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Savings findings: idle resources, rightsizing, commitments; evidence and saving per month."""
     wanted = kind.strip().lower() if kind else None

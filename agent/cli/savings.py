@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from agent.cli.common import JsonOpt
 from agent.cli.render import money, out_console, print_json, table
 from agent.context import AppContext
 from agent.runtime.runner import Runtime
@@ -120,7 +121,7 @@ def savings_command(
             "--refresh/--no-refresh", help="Measure again from the ledger and the warehouse first."
         ),
     ] = True,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Realized savings of executed actions: estimated vs measured (baseline − actual) per
     resource, grouped by owner, action or month, with the evidence windows."""

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from agent.cli.allocation import refresh_allocation
+from agent.cli.common import JsonOpt
 from agent.cli.render import money, out_console, print_json, table
 from agent.context import AppContext
 from tools.periods import parse_day
@@ -144,7 +145,7 @@ def spend_command(
         ),
     ] = None,
     per: Annotated[int, typer.Option(min=1, help="Unit cost per this many units.")] = 1,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Spend totals and breakdowns (currency, period and scope on every figure)."""
     app: AppContext = ctx.obj

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from agent.cli.common import JsonOpt
 from agent.cli.render import err_console, out_console, print_json
 from agent.context import AppContext
 from agent.runtime.runner import Runtime
@@ -44,7 +45,7 @@ def sweep_command(
         str | None,
         typer.Option(help="First day to evaluate (default: after the last sweep, or 30 days)."),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """One sweep; needs no LLM. Findings, proposals and alerts are recorded once each."""
     app: AppContext = ctx.obj

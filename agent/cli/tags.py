@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 import typer
 
 from agent.cli.allocation import refresh_allocation
+from agent.cli.common import JsonOpt
 from agent.cli.render import money, out_console, print_json, table
 from agent.context import AppContext
 from tools.periods import parse_day
@@ -19,7 +20,6 @@ from warehouse.format import percent
 
 __all__ = ["register"]
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 tags_app = typer.Typer(help="Virtual tags: allocation of every cost row to an owner.")
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 import typer
 
 from agent.cli.allocation import refresh_allocation
+from agent.cli.common import JsonOpt
 from agent.cli.render import err_console, money, out_console, print_json, table
 from agent.context import AppContext
 from tools.periods import parse_day
@@ -25,7 +26,6 @@ from warehouse.errors import QueryError
 
 __all__ = ["register"]
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 units_app = typer.Typer(
     help="Unit economics: usage metrics from CSV, cost per unit by virtual tag value."
 )

@@ -21,7 +21,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from tests.pg_fixture import with_database
+from tests.servers.postgres import with_database
 from warehouse.db import connect
 from warehouse.migrations import MIGRATIONS, ensure_tables, migrate
 from warehouse.state.migrations import (

@@ -1,6 +1,6 @@
 """`anomalies:` in finops.yaml — which series are watched and how sensitive the detector is.
 
-A leaf module (pydantic only) so `agent.config` can import it without a cycle. Every default is
+Composed into `ToolSettings` (`tools/settings.py`). Every default is
 explained in `tools.anomalies.service` (the method) and in each field's description.
 """
 

@@ -1,7 +1,7 @@
 """`forecast:` in finops.yaml — which forecasts are refreshed after every ingest.
 
-A leaf module (pydantic only) so `agent.config` can import it without a cycle. The method itself
-is described in `tools.forecast.model`.
+Composed into `ToolSettings` (`tools/settings.py`). The method itself is described in
+`tools.forecast.model`.
 """
 
 from __future__ import annotations

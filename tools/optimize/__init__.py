@@ -12,7 +12,4 @@
 Every finding carries its evidence (metric, statistic, window, value, threshold), the owner
 (`vtag:team` when defined), the billed monthly run rate, and a saving whose `source` says whether
 it comes from the bills or, where the bills lack the resource, from list prices.
-
-This package's `__init__` imports nothing: `agent.config` imports `tools.optimize.config`, and the
-engine imports `agent.config`.
 """

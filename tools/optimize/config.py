@@ -1,8 +1,7 @@
 """`optimize:` in finops.yaml — idle rules, rightsizing, Kubernetes requests and commitments.
 
-A leaf module (pydantic and `warehouse.errors` only) so `agent.config` can import it without a
-cycle.
-Every default names its source in the field's description; `tools.optimize` documents the method.
+Composed into `ToolSettings` (`tools/settings.py`). Every default names its source in the
+field's description; `tools.optimize` documents the method.
 """
 
 from __future__ import annotations

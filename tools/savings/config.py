@@ -1,5 +1,5 @@
-"""The `savings:` section of `finops.yaml`: how realized savings are measured (pydantic only, so
-`agent.config` can import it without a cycle).
+"""The `savings:` section of `finops.yaml`: how realized savings are measured (composed into
+`ToolSettings`).
 
 A saving is measured against a counterfactual: the resource's mean daily cost over the
 `baseline_days` full days before the action, compared with its actual daily cost on the full

@@ -30,10 +30,9 @@ spec), cpu_usage_cores, memory_usage_bytes (metrics.k8s.io or Prometheus, see `k
 
 Re-collecting replaces the snapshot of each (provider, account, region) collected — a resource
 gone from the API leaves `resources` — and upserts `utilization`, in one transaction; a failed
-collection changes nothing. Modules: `config` (`collect:` in finops.yaml, a leaf the app config
-imports), `aws` / `aws_inventory` / `aws_metrics` / `aws_calls` (boto3: retries, throttling
-backoff, paginators, errors naming the IAM permission), `k8s` / `k8s_api` / `k8s_usage` (the
-official kubernetes client, Prometheus over httpx), `store` (the transaction), `models`.
-
-This package's `__init__` imports nothing, so `agent.config` can import `config` without a cycle.
+collection changes nothing. Modules: `config` (`collect:` in finops.yaml, part of
+`WarehouseSettings`), `aws` / `aws_inventory` / `aws_metrics` / `aws_calls` (boto3: retries,
+throttling backoff, paginators, errors naming the IAM permission), `k8s` / `k8s_api` /
+`k8s_usage` (the official kubernetes client, Prometheus over httpx), `store` (the transaction),
+`models`.
 """

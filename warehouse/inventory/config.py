@@ -1,6 +1,6 @@
 """`collect:` in finops.yaml — where `finops collect` looks and how far back.
 
-A leaf module (pydantic only) so `agent.config` can import it without a cycle::
+Composed into `WarehouseSettings` (`warehouse/settings.py`)::
 
     collect:
       aws:

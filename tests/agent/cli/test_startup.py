@@ -60,7 +60,7 @@ def _run(home: Path, *argv: str) -> tuple[int, set[str], str]:
 @pytest.fixture(scope="module")
 def tiny_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A home whose warehouse holds 10 real FOCUS rows and one virtual tag."""
-    from tests.conftest import SHARED_DATA
+    from tests.paths import SHARED_DATA
 
     home = tmp_path_factory.mktemp("tiny-home")
     lines = (SHARED_DATA / "focus" / "focus_sample_1000.csv").read_text().splitlines()
