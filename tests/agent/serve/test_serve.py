@@ -257,9 +257,14 @@ def test_dev_mode_serves_slack_over_http_against_the_web_api_double(tmp_path: Pa
                 def both_ran() -> dict[str, Any] | None:
                     health = _health(c)
                     last = health["scheduler"]["last_runs"] if health else {}
-                    return last if {"cards", "morning-digest"} <= set(last) else None
+                    finished = {
+                        name
+                        for name, run in last.items()
+                        if run.get("status") not in (None, "running")
+                    }
+                    return last if {"cards", "morning-digest"} <= finished else None
 
-                last = _until(both_ran, 30, "the scheduled cards and digest")
+                last = _until(both_ran, 30, "the scheduled cards and digest to finish")
                 assert last["cards"]["status"] == "done", last["cards"]
                 assert last["cards"]["detail"] == f"1 approval card(s) posted: {pid}"
                 assert last["morning-digest"]["status"] == "done", last["morning-digest"]
