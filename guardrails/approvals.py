@@ -23,7 +23,7 @@ import json
 import sqlite3
 import uuid
 from collections.abc import Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -43,6 +43,7 @@ __all__ = [
     "ProposalDraft",
     "Vote",
     "action_hash",
+    "executions_started",
 ]
 
 Status = Literal["pending", "approved", "rejected", "expired", "executing", "done", "failed"]
@@ -229,9 +230,13 @@ class Ledger:
                 if any(v.approver == by for v in p.votes):
                     self._refuse(conn, p, by, "already_voted", f"{by} already approved")
                 self._vote(conn, p, by)
-                voters = sorted({v.approver for v in p.votes} | {by})
+                voters = sorted(self._valid_voters(p) | {by})
                 if len(voters) < 2:
-                    self.audit.append("decision", by, _decision(p, "first_approval"))
+                    payload = _decision(p, "first_approval")
+                    ignored = sorted({v.approver for v in p.votes} - set(voters))
+                    if ignored:
+                        payload["ignored_votes"] = ignored
+                    self.audit.append("decision", by, payload)
                     return Decision(outcome="awaiting_second_approver", proposal=self.get(p.id))
                 decided_by = ", ".join(voters)
             else:
@@ -288,6 +293,12 @@ class Ledger:
                 self._set(conn, p, "approved", "failed", result={"error": "hash mismatch"})
                 self.audit.append("refusal", executor, {"proposal_id": p.id, "code": "stale"})
                 return None
+            needed = 2 if self._needs_two(p.action) else 1
+            if len(self._valid_voters(p)) < needed:
+                error = "an approver of this proposal is no longer in the allow-list (`approvers`)"
+                self._set(conn, p, "approved", "failed", result={"error": error})
+                self.audit.append("refusal", executor, {"proposal_id": p.id, "code": "not_allowed"})
+                return None
             self._set(conn, p, "approved", "executing")
             self.audit.append("execution_start", executor, {"proposal_id": p.id}, run_id=p.run_id)
         return self.get(proposal_id)
@@ -320,18 +331,45 @@ class Ledger:
         return failed
 
     def begin_attempt(self, proposal_id: str) -> bool:
-        """Mark the one execution attempt of a claimed proposal; False if one already began.
+        """Mark the one execution attempt of a claimed proposal; False if it may not start.
 
-        A crash after this mark and before `finish` leaves the proposal `executing` with a start
-        time: it is never retried (at most once); `fail_stale` closes it after the lease.
+        The mark (`started_at`) is the execution's reservation against
+        `approvals.max_executions_per_day`: the cap is counted and the mark taken in one write
+        transaction, so two processes starting two executions at once cannot both pass a cap of
+        one. Over the cap, the proposal fails with the reason instead. A crash after this mark
+        and before `finish` leaves the proposal `executing` with a start time: it is never
+        retried (at most once); `fail_stale` closes it after the lease.
         """
         with self.store.transaction() as conn:
+            p = self._load(conn, proposal_id)
+            if p.status != "executing" or p.started_at is not None:
+                return False
+            problem = self._cap_problem(conn, p)
+            if problem is not None:
+                self.audit.append(
+                    "refusal",
+                    "finops",
+                    {"proposal_id": p.id, "code": "cap", "message": problem},
+                    run_id=p.run_id,
+                )
+                self.finish(p.id, ok=False, result={"error": f"re-validation failed: {problem}"})
+                return False
             cur = conn.execute(
                 "UPDATE proposals SET started_at = ?, version = version + 1"
                 " WHERE id = ? AND status = 'executing' AND started_at IS NULL",
                 (utc_text(self.clock()), proposal_id),
             )
             return cur.rowcount == 1
+
+    def _cap_problem(self, conn: sqlite3.Connection, p: Proposal) -> str | None:
+        cap = self.config.approvals.max_executions_per_day
+        started = executions_started(conn, p.action, p.id, self.clock())
+        if started < cap:
+            return None
+        return (
+            f"{started} {p.action} execution(s) already started today; the "
+            f"approvals.max_executions_per_day cap is {cap}"
+        )
 
     def finish(self, proposal_id: str, *, ok: bool, result: Mapping[str, Any]) -> Proposal:
         """Record the outcome of an execution this caller claimed."""
@@ -347,6 +385,16 @@ class Ledger:
 
     def _needs_two(self, action: str) -> bool:
         return action in self.config.approvals.two_person
+
+    def _valid_voters(self, p: Proposal) -> set[str]:
+        """Approvers whose recorded vote still counts: approving, on this hash, and still in the
+        allow-list now (a vote by someone removed from `approvers` counts for nothing)."""
+        allowed = set(self.config.approvers)
+        return {
+            v.approver
+            for v in p.votes
+            if v.decision == "approve" and v.action_hash == p.action_hash and v.approver in allowed
+        }
 
     def _expired(self, p: Proposal) -> bool:
         return self.clock() >= p.expires_at
@@ -438,6 +486,17 @@ class Ledger:
         )
         if cur.rowcount != 1:
             raise ApprovalError("already_decided", f"{p.id} changed concurrently; try again")
+
+
+def executions_started(conn: sqlite3.Connection, action: str, exclude: str, now: datetime) -> int:
+    """How many executions of `action` (other than proposal `exclude`) started on `now`'s UTC
+    day: what `approvals.max_executions_per_day` caps."""
+    day = now.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    row = conn.execute(
+        "SELECT count(*) FROM proposals WHERE action = ? AND id != ? AND started_at >= ?",
+        (action, exclude, utc_text(day)),
+    ).fetchone()
+    return int(row[0])
 
 
 def _decision(p: Proposal, outcome: str) -> dict[str, Any]:

@@ -6,6 +6,14 @@ per-run, per-day or per-month cap in USD, or the per-run call cap. After the cal
 `record_model_call` stores the actual usage and cost. A real provider's model missing from the
 price table is refused: an unpriced call cannot be bounded. (Pattern: pydantic-ai's UsageLimits,
 checked before each request, errors naming the limit and the value.)
+
+The caps hold with many processes at once: the check runs inside one state-store write
+transaction (SQLite `BEGIN IMMEDIATE`, PostgreSQL the store's advisory write lock), counts every
+other call's unsettled worst case as already spent, and in the same transaction reserves this
+call's worst case (`model_call_reservations`, one row per run: a run has one call in flight).
+Recording the call settles the reservation to the actual cost; `finish_run` drops what is left.
+A process that died mid-call leaves its reservation, which stops counting after
+`reservation_ttl` (default 15 minutes, longer than any model call's timeout and retries).
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ __all__ = [
 ]
 
 MTOK = Decimal(1_000_000)
+RESERVATION_TTL = timedelta(minutes=15)
 
 
 @dataclass(frozen=True)
@@ -146,11 +155,14 @@ class BudgetMeter:
         caps: BudgetConfig,
         prices: PriceTable,
         clock: Callable[[], datetime],
+        *,
+        reservation_ttl: timedelta = RESERVATION_TTL,
     ) -> None:
         self.store = store
         self.caps = caps
         self.prices = prices
         self.clock = clock
+        self.reservation_ttl = reservation_ttl
 
     def start_run(self, run_id: str, thread_id: str, model: str) -> None:
         with self.store.transaction() as conn:
@@ -166,6 +178,7 @@ class BudgetMeter:
                 "UPDATE runs SET status = ?, finished_at = ? WHERE run_id = ?",
                 (status, utc_text(self.clock()), run_id),
             )
+            conn.execute("DELETE FROM model_call_reservations WHERE run_id = ?", (run_id,))
 
     def price(self, provider: str, model: str) -> ModelPrice | None:
         """The model's price; None for free providers; refuses a real model without a price."""
@@ -185,39 +198,63 @@ class BudgetMeter:
     def check_model_call(
         self, run_id: str, provider: str, model: str, prompt_tokens: int
     ) -> Decimal:
-        """Refuse (BudgetExceeded) if this call's worst case could cross a cap; return it."""
-        run = self.run_usage(run_id)
-        if run.model_calls + 1 > self.caps.max_model_calls_per_run:
-            cap = self.caps.max_model_calls_per_run
-            raise BudgetExceeded(
-                "max_model_calls_per_run",
-                cap,
-                run.model_calls + 1,
-                f"self-budget: this run already made {run.model_calls} model call(s); the "
-                f"max_model_calls_per_run cap is {cap}",
+        """Refuse (BudgetExceeded) if this call's worst case could cross a cap; return it.
+
+        Passing the check reserves the worst case (replacing the run's previous, unsettled
+        reservation) in the same write transaction, so concurrent callers see it as spent.
+        """
+        with self.store.transaction() as conn:
+            run = self.run_usage(run_id)
+            if run.model_calls + 1 > self.caps.max_model_calls_per_run:
+                cap = self.caps.max_model_calls_per_run
+                raise BudgetExceeded(
+                    "max_model_calls_per_run",
+                    cap,
+                    run.model_calls + 1,
+                    f"self-budget: this run already made {run.model_calls} model call(s); the "
+                    f"max_model_calls_per_run cap is {cap}",
+                )
+            conn.execute("DELETE FROM model_call_reservations WHERE run_id = ?", (run_id,))
+            price = self.price(provider, model)
+            if price is None:
+                return Decimal(0)
+            per_prompt_token = max(price.input, price.cache_write_5m)
+            worst = (
+                prompt_tokens * per_prompt_token + self.caps.max_output_tokens * price.output
+            ) / MTOK
+            self._check_caps(run.cost_usd, worst)
+            now = self.clock()
+            conn.execute(
+                "INSERT INTO model_call_reservations (run_id, at, expires_at, provider, model,"
+                " worst_usd) VALUES (?, ?, ?, ?, ?, ?)",
+                (
+                    run_id,
+                    utc_text(now),
+                    utc_text(now + self.reservation_ttl),
+                    provider,
+                    model,
+                    str(worst),
+                ),
             )
-        price = self.price(provider, model)
-        if price is None:
-            return Decimal(0)
-        per_prompt_token = max(price.input, price.cache_write_5m)
-        worst = (
-            prompt_tokens * per_prompt_token + self.caps.max_output_tokens * price.output
-        ) / MTOK
+        return worst
+
+    def _check_caps(self, run_cost: Decimal, worst: Decimal) -> None:
         now = self.clock()
         day = now.replace(hour=0, minute=0, second=0, microsecond=0)
         month = day.replace(day=1)
+        tomorrow = day + timedelta(days=1)
         scopes: tuple[tuple[str, str, Decimal, Decimal], ...] = (
-            ("per_run_usd", "this run's", run.cost_usd, self.caps.per_run_usd),
+            ("per_run_usd", "this run's", run_cost, self.caps.per_run_usd),
             (
                 "per_day_usd",
                 "today's",
-                self.spent(day, day + timedelta(days=1)),
+                self.spent(day, tomorrow) + self.reserved(day, tomorrow),
                 self.caps.per_day_usd,
             ),
             (
                 "per_month_usd",
                 "this month's",
-                self.spent(month, now + timedelta(seconds=1)),
+                self.spent(month, now + timedelta(seconds=1)) + self.reserved(month, tomorrow),
                 self.caps.per_month_usd,
             ),
         )
@@ -231,7 +268,6 @@ class BudgetMeter:
                     f"{label} agent spend to {_usd(spent + worst)}, over the {limit} cap of "
                     f"{_usd(cap_usd)}",
                 )
-        return worst
 
     def check_tool_call(self, run_id: str) -> None:
         run = self.run_usage(run_id)
@@ -269,6 +305,7 @@ class BudgetMeter:
                     prompt_hash,
                 ),
             )
+            conn.execute("DELETE FROM model_call_reservations WHERE run_id = ?", (run_id,))
             conn.execute(
                 "UPDATE runs SET model_calls = model_calls + 1 WHERE run_id = ?", (run_id,)
             )
@@ -295,6 +332,16 @@ class BudgetMeter:
             output_tokens=sum(r[3] for r in rows),
             cost_usd=sum((Decimal(r[4]) for r in rows), Decimal(0)),
         )
+
+    def reserved(self, since: datetime, until: datetime) -> Decimal:
+        """Worst cases of model calls in flight (reserved in [since, until), not yet settled,
+        not expired): counted as spent by every cap check."""
+        rows = self.store.query(
+            "SELECT worst_usd FROM model_call_reservations WHERE at >= ? AND at < ?"
+            " AND expires_at > ?",
+            (utc_text(since), utc_text(until), utc_text(self.clock())),
+        )
+        return sum((Decimal(r[0]) for r in rows), Decimal(0))
 
     def spent(self, since: datetime, until: datetime) -> Decimal:
         """Agent model spend in [since, until)."""

@@ -4,6 +4,9 @@ Default deny: an action type with no registered executor never runs. On top of t
 can block action types outright (`approvals.blocked_actions`) and cap how many executions of one
 action type may start per UTC day (`approvals.max_executions_per_day`, Cloud Custodian's
 max-resources idea: a runaway loop of approvals cannot fan out into hundreds of changes).
+The cap checked here fails a proposal early with its reason; the check that holds across
+processes is `Ledger.begin_attempt`, which counts and takes the execution's start mark in one
+write transaction.
 """
 
 from __future__ import annotations
@@ -11,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Collection
 from datetime import datetime
 
-from guardrails.approvals import Proposal
+from guardrails.approvals import Proposal, executions_started
 from guardrails.settings import GuardrailSettings
-from warehouse.state.store import StateStore, utc_text
+from warehouse.state.store import StateStore
 
 __all__ = ["policy_problem"]
 
@@ -32,11 +35,8 @@ def policy_problem(
     if action in config.approvals.blocked_actions:
         return f"action {action!r} is blocked by config (approvals.blocked_actions)"
     cap = config.approvals.max_executions_per_day
-    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    started = store.query(
-        "SELECT count(*) FROM proposals WHERE action = ? AND id != ? AND started_at >= ?",
-        (action, proposal.id, utc_text(day)),
-    )[0][0]
+    with store.transaction() as conn:
+        started = executions_started(conn, action, proposal.id, now)
     if started >= cap:
         return (
             f"{started} {action} execution(s) already started today; the "

@@ -6,6 +6,7 @@ from decimal import Decimal
 
 from pydantic import Field
 
+from guardrails.sqlguard import SqlLimits
 from warehouse.settings import Strict, WarehouseSettings
 
 __all__ = ["ApprovalsConfig", "BudgetConfig", "GuardrailSettings"]
@@ -58,3 +59,7 @@ class GuardrailSettings(WarehouseSettings):
     )
     approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    sql: SqlLimits = Field(
+        default_factory=SqlLimits,
+        description="Limits of the agent's SQL tool query_sql: time, memory, rows, bytes.",
+    )

@@ -7,11 +7,20 @@ Three layers, each sufficient for writes and file access on its own:
 2. `open_readonly` opens the warehouse read-only with external (file and network) access
    disabled and the configuration locked, so even SQL that slipped past the parser cannot write,
    read files, load extensions or turn the settings back on.
-3. `run_guarded` caps the rows returned and interrupts the query after a time limit.
+3. `run_guarded` enforces `SqlLimits`: on a read-only warehouse file it runs the query in a
+   child process (`guardrails/sqlworker.py`) whose address space is capped and which is killed at
+   the time limit, because DuckDB's own memory limit and `interrupt()` miss work done while
+   planning (constant folding of `list_sum(range(200000000))` ran 48 s at 14 GB in-process);
+   elsewhere (an in-memory or writable connection) it interrupts the statement from a timer.
+   Either way the rows and the bytes returned are capped, with a note saying what was cut.
 """
 
 from __future__ import annotations
 
+import functools
+import json
+import subprocess
+import sys
 import threading
 import time
 from datetime import date, datetime
@@ -21,13 +30,21 @@ from typing import Any, cast
 
 import duckdb
 import sqlglot
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlglot import exp
 
 from warehouse.db import open_with_retry
 from warehouse.errors import QueryError
+from warehouse.settings import Strict
 
-__all__ = ["ALLOWED_TABLES", "GuardedQueryResult", "check_select", "open_readonly", "run_guarded"]
+__all__ = [
+    "ALLOWED_TABLES",
+    "GuardedQueryResult",
+    "SqlLimits",
+    "check_select",
+    "open_readonly",
+    "run_guarded",
+]
 
 ALLOWED_TABLES = frozenset({"costs", "ingests"})
 _QUERY_TYPES = (exp.Select, exp.Union, exp.Intersect, exp.Except, exp.Subquery)
@@ -63,8 +80,41 @@ _READONLY_CONFIG: dict[str, str | bool | int | float | list[str]] = {
 }
 
 
+_WORKER = Path(__file__).with_name("sqlworker.py")
+_MEMORY_ERROR = "query exceeded the {mb} MB memory limit; aggregate more or select less"
+
+
+class SqlLimits(Strict):
+    """Limits of the agent's guarded SQL (`query_sql`): time, memory and result size."""
+
+    timeout_seconds: float = Field(
+        default=10.0, gt=0, le=600, description="Wall time per query, process start included."
+    )
+    memory_limit_mb: int = Field(
+        default=1024, ge=16, le=65536, description="DuckDB memory limit of the query's process."
+    )
+    memory_headroom_mb: int = Field(
+        default=768,
+        ge=256,
+        le=65536,
+        description="Address space the query's process may use beyond memory_limit_mb "
+        "(interpreter, DuckDB, thread stacks); the process is capped at the sum.",
+    )
+    threads: int = Field(default=2, ge=1, le=64, description="DuckDB threads per query.")
+    max_rows: int = Field(
+        default=1000, ge=1, le=100_000, description="Rows returned at most (the tool asks fewer)."
+    )
+    max_result_bytes: int = Field(
+        default=100_000,
+        ge=1_000,
+        le=50_000_000,
+        description="JSON bytes of rows returned at most; further rows are cut with a note.",
+    )
+
+
 class GuardedQueryResult(BaseModel):
-    """Rows of one guarded query (JSON-friendly values), and whether the row cap cut it."""
+    """Rows of one guarded query (JSON-friendly values), and whether a cap cut it (`note` says
+    which)."""
 
     sql: str
     columns: list[str]
@@ -72,6 +122,7 @@ class GuardedQueryResult(BaseModel):
     row_count: int
     truncated: bool
     elapsed_ms: int
+    note: str | None = None
 
 
 def _parse_one(sql: str) -> exp.Expression:
@@ -128,11 +179,17 @@ def check_select(sql: str, *, allowed_tables: frozenset[str] = ALLOWED_TABLES) -
     return tree.sql(dialect="duckdb")
 
 
-def open_readonly(path: Path) -> duckdb.DuckDBPyConnection:
-    """The warehouse opened read-only, without file/network access, with settings locked."""
+@functools.cache
+def _readonly_config() -> dict[str, str | bool | int | float | list[str]]:
+    """`_READONLY_CONFIG` without the settings this DuckDB version does not know."""
     with duckdb.connect() as probe:
         available = {r[0] for r in probe.execute("SELECT name FROM duckdb_settings()").fetchall()}
-    config = {k: v for k, v in _READONLY_CONFIG.items() if k in available}
+    return {k: v for k, v in _READONLY_CONFIG.items() if k in available}
+
+
+def open_readonly(path: Path) -> duckdb.DuckDBPyConnection:
+    """The warehouse opened read-only, without file/network access, with settings locked."""
+    config = _readonly_config()
     return open_with_retry(path, lambda: duckdb.connect(str(path), read_only=True, config=config))
 
 
@@ -172,26 +229,116 @@ def _execute_with_timeout(
     return columns, rows
 
 
+def _readonly_file(con: duckdb.DuckDBPyConnection) -> str | None:
+    """The path of `con`'s database when it is a file opened read-only, else None."""
+    row = con.execute(
+        "SELECT path, readonly FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchone()
+    if row is None or not row[0] or not row[1]:
+        return None
+    return str(row[0])
+
+
+def _run_in_worker(
+    path: str, sql: str, limits: SqlLimits, max_rows: int
+) -> tuple[list[str], list[list[Any]], bool, bool]:
+    """Run in the capped child process; (columns, rows, more rows existed, cut by bytes)."""
+    job = {
+        "path": path,
+        "sql": sql,
+        "config": _readonly_config(),
+        "memory_mb": limits.memory_limit_mb,
+        "headroom_mb": limits.memory_headroom_mb,
+        "threads": limits.threads,
+        "max_rows": max_rows,
+        "max_bytes": limits.max_result_bytes,
+    }
+    timeout = limits.timeout_seconds
+    try:
+        done = subprocess.run(
+            [sys.executable, "-I", str(_WORKER)],
+            input=json.dumps(job),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise QueryError(f"query exceeded the {timeout:g} s time limit") from None
+    if done.returncode < 0:  # killed: the address-space cap leaves no room even to fail
+        raise QueryError(_MEMORY_ERROR.format(mb=limits.memory_limit_mb))
+    try:
+        out = json.loads(done.stdout) if done.returncode == 0 else None
+    except json.JSONDecodeError:
+        out = None
+    if not isinstance(out, dict):
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
+        raise QueryError(f"the query process failed (exit {done.returncode}): {last}")
+    if out.get("error") == "memory":
+        raise QueryError(_MEMORY_ERROR.format(mb=limits.memory_limit_mb))
+    if "error" in out:
+        raise QueryError(str(out["error"]))
+    return out["columns"], out["rows"], bool(out["more"]), bool(out["cut_by_bytes"])
+
+
+def _run_in_process(
+    con: duckdb.DuckDBPyConnection, sql: str, limits: SqlLimits, max_rows: int
+) -> tuple[list[str], list[list[Any]], bool, bool]:
+    columns, raw = _execute_with_timeout(con, sql, limits.timeout_seconds)
+    rows: list[list[Any]] = []
+    size = 2
+    for r in raw[:max_rows]:
+        row = [_jsonable(v) for v in r]
+        size += len(json.dumps(row, default=str)) + 1
+        if size > limits.max_result_bytes:
+            return columns, rows, True, True
+        rows.append(row)
+    return columns, rows, len(raw) > max_rows, False
+
+
+def _note(rows: int, more: bool, cut_by_bytes: bool, limits: SqlLimits) -> str | None:
+    if cut_by_bytes:
+        return (
+            f"result cut at {rows} rows: the {limits.max_result_bytes}-byte result cap was "
+            "reached; aggregate, filter or select fewer columns"
+        )
+    if more:
+        return f"result cut at {rows} rows (row cap); more rows exist"
+    return None
+
+
 def run_guarded(
     con: duckdb.DuckDBPyConnection,
     sql: str,
     *,
     max_rows: int = 200,
-    timeout_s: float = 10.0,
+    timeout_s: float | None = None,
+    limits: SqlLimits | None = None,
     allowed_tables: frozenset[str] = ALLOWED_TABLES,
 ) -> GuardedQueryResult:
-    """Check, then run with at most `max_rows` rows and within `timeout_s` seconds."""
+    """Check, then run within `limits` (time, memory, rows, bytes); `max_rows` and `timeout_s`
+    can only tighten them. A query over a limit raises QueryError naming the limit."""
+    limits = limits or SqlLimits()
+    if timeout_s is not None:
+        limits = limits.model_copy(
+            update={"timeout_seconds": min(timeout_s, limits.timeout_seconds)}
+        )
+    rows_cap = max(1, min(int(max_rows), limits.max_rows))
     checked = check_select(sql, allowed_tables=allowed_tables)
-    limited = f"SELECT * FROM ({checked}) AS q LIMIT {int(max_rows) + 1}"
+    limited = f"SELECT * FROM ({checked}) AS q LIMIT {rows_cap + 1}"
     started = time.perf_counter()
-    columns, rows = _execute_with_timeout(con, limited, timeout_s)
+    path = _readonly_file(con)
+    if path is not None:
+        columns, rows, more, cut = _run_in_worker(path, limited, limits, rows_cap)
+    else:
+        columns, rows, more, cut = _run_in_process(con, limited, limits, rows_cap)
     elapsed = int((time.perf_counter() - started) * 1000)
-    kept = rows[:max_rows]
     return GuardedQueryResult(
         sql=limited,
         columns=columns,
-        rows=[[_jsonable(v) for v in r] for r in kept],
-        row_count=len(kept),
-        truncated=len(rows) > max_rows,
+        rows=rows,
+        row_count=len(rows),
+        truncated=more or cut,
         elapsed_ms=elapsed,
+        note=_note(len(rows), more, cut, limits),
     )

@@ -144,6 +144,25 @@ class WarehouseSettings(Strict):
         default_factory=CollectConfig,
         description="Inventory and utilization collectors (`finops collect`; warehouse/inventory).",
     )
+    ingest_max_abs_value: Decimal = Field(
+        default=Decimal("1e12"),
+        gt=0,
+        description="Largest absolute value one ingested row may hold in any FOCUS money or "
+        "quantity column; a row above it (an absurd value that would overflow sums) "
+        "rejects the ingest with its file, row and column.",
+    )
+    ingest_max_decompressed_bytes: int = Field(
+        default=16 * 1024**3,
+        gt=0,
+        description="Largest decompressed size of one gzip input, in bytes (decompression-bomb "
+        "guard, checked while streaming, before anything is loaded).",
+    )
+    ingest_max_compression_ratio: int = Field(
+        default=200,
+        gt=1,
+        description="Largest decompressed/compressed size ratio of one gzip input once it has "
+        "inflated past 16 MiB (billing CSVs compress about 10-50x; zero-filled bombs about 1000x).",
+    )
 
     @field_validator("reporting_currency")
     @classmethod

@@ -8,6 +8,7 @@ import typer
 
 from agent.cli.common import JsonOpt, runtime
 from agent.cli.render import err_console, money, out_console, print_json
+from warehouse.errors import FinopsError
 
 __all__ = ["register"]
 
@@ -24,12 +25,19 @@ def ask_command(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Ask the agent; it answers from the warehouse with tools, within its self-budget."""
+    """Ask the agent; it answers from the warehouse with tools, within its self-budget.
+
+    A run the self-budget stopped exits 1 with one `error:` line saying which cap and what was
+    done so far (with --json, after the JSON result, whose `stopped` names the cap)."""
     rt = runtime(ctx)
     try:
         result = rt.ask(question, thread_id=thread, model=model)
     finally:
         rt.close()
+    if result.stopped:
+        if as_json:
+            print_json(result)
+        raise FinopsError(" ".join(result.answer.split()))
     if as_json:
         print_json(result)
         return

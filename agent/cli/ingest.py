@@ -62,7 +62,11 @@ def ingest_command(
     fmt: Annotated[str, typer.Option("--format", help=_FORMAT_HELP)] = "auto",
     source: Annotated[
         str | None,
-        typer.Option(help="Source name; re-ingesting a source+period replaces its rows."),
+        typer.Option(
+            help="Source name. A re-ingest replaces rows of the same source, provider, billing "
+            "account and period; with --source, one that would drop another provider's or "
+            "account's rows is refused."
+        ),
     ] = None,
     mapping: Annotated[
         Path | None, typer.Option(help="Column-mapping YAML for --format mapped.")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -10,9 +10,16 @@ from agent.cli.common import JsonOpt, runtime
 from agent.cli.render import money, out_console, print_json, table
 from guardrails.approvals import Proposal
 from tools.invoke import invoke_tool
-from warehouse.errors import FinopsError
+from warehouse.errors import FinopsError, QueryError
+
+if TYPE_CHECKING:
+    from agent.runtime.runner import Runtime
 
 __all__ = ["register"]
+
+HASH_SHOWN = 16
+"""Hex characters of the action hash a card shows (here and on the Slack card); `--hash` accepts
+that many or more."""
 
 
 def _card_rows(p: Proposal) -> list[tuple[str, str]]:
@@ -28,7 +35,7 @@ def _card_rows(p: Proposal) -> list[tuple[str, str]]:
         ("rollback", p.rollback),
         ("owner", p.owner or "unassigned"),
         ("expires", f"{p.expires_at:%Y-%m-%d %H:%M} UTC"),
-        ("hash", p.action_hash[:16]),
+        ("hash", p.action_hash[:HASH_SHOWN]),
     ]
     if p.reason:
         rows.append(("reason", p.reason))
@@ -95,19 +102,40 @@ def proposals_show(
     print_json(p) if as_json else _show(p)
 
 
+def _seen_hash(rt: Runtime, proposal_id: str, seen: str | None) -> str | None:
+    """The full hash `seen` names: the whole hash, or a prefix of at least `HASH_SHOWN` hex
+    characters of this proposal's current hash. A prefix that does not match is passed on as is,
+    so the ledger refuses it (stale, audited) like any other hash that no longer matches."""
+    if seen is None:
+        return None
+    prefix = seen.strip().lower()
+    if len(prefix) < HASH_SHOWN or any(c not in "0123456789abcdef" for c in prefix):
+        raise QueryError(
+            f"--hash takes the action hash as shown: at least {HASH_SHOWN} hex characters "
+            f"(`finops proposals show {proposal_id}`), got {seen!r}"
+        )
+    current = rt.ledger.get(proposal_id).action_hash
+    return current if len(prefix) < len(current) and current.startswith(prefix) else prefix
+
+
 def approve_command(
     ctx: typer.Context,
     proposal_id: Annotated[str, typer.Argument(help="Proposal id.")],
     by: Annotated[str, typer.Option("--by", help="Your approver id (config `approvers`).")],
     seen_hash: Annotated[
-        str | None, typer.Option("--hash", help="The hash you reviewed; must still match.")
+        str | None,
+        typer.Option(
+            "--hash",
+            help=f"The hash you reviewed (at least the {HASH_SHOWN} characters shown); "
+            "must still match.",
+        ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Approve a proposal; once approved it is re-validated and executed at most once."""
     rt = runtime(ctx)
     try:
-        decision = rt.approve(proposal_id, by, seen_hash=seen_hash)
+        decision = rt.approve(proposal_id, by, seen_hash=_seen_hash(rt, proposal_id, seen_hash))
     finally:
         rt.close()
     if as_json:

@@ -31,7 +31,7 @@ def summarize(rt: Runtime, result: SweepResult) -> SweepResult:
     if not handles or handles[0].provider in ("offline", "scripted"):
         return result
     try:
-        answer = rt.ask(SUMMARY_PROMPT.format(digest=result.digest), actor="sweep")
+        answer = rt.ask(SUMMARY_PROMPT.format(digest=result.digest), actor="sweep", read_only=True)
     except FinopsError:
         return result
     if answer.stopped or not answer.answer.strip():
@@ -52,6 +52,7 @@ def sweep_command(
     start = parse_day(since, "--since")
     rt = Runtime(app)
     try:
+        rt.resume_approved()  # approvals a crashed process left unexecuted run first, once each
         tctx = ToolContext(
             config=app.config,
             store=rt.store,

@@ -47,7 +47,9 @@ def tickets_list(
 def tickets_close(
     ctx: typer.Context,
     ticket_id: Annotated[int, typer.Argument(help="Ticket number.")],
-    by: Annotated[str, typer.Option("--by", help="Who closes it (recorded in the audit log).")],
+    by: Annotated[
+        str, typer.Option("--by", help="Your approver id (config `approvers`); audited.")
+    ],
 ) -> None:
     """Close a ticket (for example to roll back an approved `open_ticket`)."""
     rt = runtime(ctx)

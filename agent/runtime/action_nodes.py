@@ -65,7 +65,9 @@ class ActionNodes:
         ledger.expire_due()
         claimed = ledger.claim(pid, self.executor)
         if claimed is None:
-            return {"decision": ledger.get(pid).status}
+            # another caller claimed it and is re-validating it: only the claimer goes on
+            status = ledger.get(pid).status
+            return {"decision": "claimed_elsewhere" if status == "executing" else status}
         problem = policy_problem(
             self.ctx.config, self.ctx.store, claimed, self.registry.actions, self.ctx.clock()
         )

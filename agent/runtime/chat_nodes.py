@@ -3,6 +3,10 @@
 The self-budget is checked before every model call and every tool call; when a cap would be
 crossed the run ends with a plain message saying which cap and what was done so far (fail closed).
 Tool calls go through `tools.invoke.invoke_tool`, so a write tool can only create a proposal.
+Everything a node adds to the state (model replies, tool results) passes the audit log's
+`redact` first, so no secret-looking string reaches a LangGraph checkpoint.
+A read-only run (the sweep's summary) binds the read tools only and refuses, and audits, a call
+to any other tool the model names anyway: its proposals come only from policies.
 """
 
 from __future__ import annotations
@@ -17,14 +21,14 @@ from langchain_core.messages import AIMessage, AnyMessage, SystemMessage, ToolMe
 from agent.runtime.models import ModelHandle
 from agent.runtime.state import ChatState
 from guardrails.approvals import Proposal
-from guardrails.audit import prompt_hash
+from guardrails.audit import prompt_hash, redact
 from guardrails.budget import BudgetExceeded, BudgetMeter, estimate_tokens, usage_from_message
 from tools.context import ToolContext
-from tools.invoke import invoke_tool
+from tools.invoke import ToolOutcome, invoke_tool
 from tools.registry import ToolRegistry
 from warehouse.errors import FinopsError
 
-__all__ = ["ChatNodes", "ModelUnavailable"]
+__all__ = ["ChatNodes", "ModelUnavailable", "scrub"]
 
 
 class ModelUnavailable(FinopsError):
@@ -38,6 +42,23 @@ def _text(message: AnyMessage) -> str:
     return body
 
 
+def scrub(value: Any) -> Any:
+    """`value` with every string passed through the audit log's `redact` (keys kept as they
+    are, so tool arguments and results keep their shape)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub(v) for v in value]
+    return value
+
+
+def _scrubbed(reply: AIMessage) -> AIMessage:
+    calls = [{**c, "args": scrub(c["args"])} for c in reply.tool_calls]
+    return reply.model_copy(update={"content": scrub(reply.content), "tool_calls": calls})
+
+
 @dataclass
 class ChatNodes:
     """Everything one chat run needs; its methods are the graph's nodes and routers."""
@@ -49,6 +70,14 @@ class ChatNodes:
     system_prompt: str
     run_id: str
     on_proposal: Callable[[Proposal], None] | None = None
+    read_only: bool = False
+
+    def _offered(self) -> ToolRegistry:
+        """The tools this run may call: all of them, or the read tools of a read-only run."""
+        if not self.read_only:
+            return self.registry
+        reads = {n: t for n, t in self.registry.tools.items() if t.effect == "read"}
+        return ToolRegistry(tools=reads)
 
     def agent(self, state: ChatState) -> dict[str, Any]:
         """Ask the model for the next step (an answer or tool calls)."""
@@ -63,7 +92,7 @@ class ChatNodes:
                 run_id=self.run_id,
             )
             return {"messages": [AIMessage(self._stopped(str(exc)))], "stop_reason": exc.limit}
-        return {"messages": [reply], "stop_reason": None}
+        return {"messages": [_scrubbed(reply)], "stop_reason": None}
 
     def tools(self, state: ChatState) -> dict[str, Any]:
         """Run the last reply's tool calls; each result goes back to the model as data."""
@@ -83,20 +112,35 @@ class ChatNodes:
                 out.append(ToolMessage(f"not run: {exc}", tool_call_id=call["id"] or ""))
                 out.append(AIMessage(self._stopped(str(exc))))
                 return {"messages": out, "stop_reason": exc.limit}
-            outcome = invoke_tool(
-                self.registry, self.ctx, call["name"], call["args"], on_proposal=self.on_proposal
-            )
+            outcome = self._invoke(call["name"], call["args"])
             self.meter.record_tool_call(self.run_id)
             out.append(
                 ToolMessage(
-                    json.dumps(outcome.content, default=str),
+                    json.dumps(scrub(outcome.content), default=str),
                     tool_call_id=call["id"] or "",
                     name=call["name"],
                     status="success" if outcome.ok else "error",
-                    artifact=outcome.model_dump(mode="json"),
+                    artifact=scrub(outcome.model_dump(mode="json")),
                 )
             )
         return {"messages": out}
+
+    def _invoke(self, name: str, args: dict[str, Any]) -> ToolOutcome:
+        offered = self._offered()
+        if name in offered.tools:
+            return invoke_tool(offered, self.ctx, name, args, on_proposal=self.on_proposal)
+        if self.read_only:
+            reason = "refused: this run may use read tools only (a sweep proposes from policies)"
+            self.ctx.audit.append(
+                "tool_refused",
+                self.ctx.actor,
+                {"tool": name, "reason": reason},
+                run_id=self.run_id,
+            )
+            return ToolOutcome(
+                name=name, args=dict(args), ok=False, content={"error": reason}, error=reason
+            )
+        return invoke_tool(offered, self.ctx, name, args, on_proposal=self.on_proposal)
 
     @staticmethod
     def route(state: ChatState) -> Literal["tools", "__end__"]:
@@ -110,7 +154,8 @@ class ChatNodes:
         return "__end__" if state.get("stop_reason") else "agent"
 
     def _call(self, messages: list[AnyMessage]) -> AIMessage:
-        texts = [_text(m) for m in messages] + [json.dumps(self.registry.schemas())]
+        schemas = self._offered().schemas()
+        texts = [_text(m) for m in messages] + [json.dumps(schemas)]
         digest = prompt_hash(texts)
         failures = []
         for handle in self.models:
@@ -118,7 +163,7 @@ class ChatNodes:
                 self.run_id, handle.provider, handle.model, estimate_tokens(texts)
             )
             try:
-                bound = handle.chat.bind_tools(self.registry.schemas())
+                bound = handle.chat.bind_tools(schemas)
                 reply = bound.invoke(messages)
             except FinopsError:
                 raise

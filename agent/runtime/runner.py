@@ -5,7 +5,8 @@ and tools from an `AppContext`, and runs the graphs.
 - A write tool's proposal starts its own action graph, which pauses at `interrupt()`.
 - `approve` / `reject` decide in the ledger first, then wake the proposal's action graph; the
   graph re-validates and executes at most once. A new process (new graph, same state database)
-  resumes the same checkpoint, so an approval after a restart still runs.
+  resumes the same checkpoint, so an approval after a restart still runs, and
+  `resume_approved` drives a proposal a crash left approved but not executed.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from agent.runtime.action_nodes import ActionNodes
 from agent.runtime.chat_nodes import ChatNodes
 from agent.runtime.graphs import build_action_graph, build_chat_graph
 from agent.runtime.models import ModelHandle, select_models
-from guardrails.approvals import Decision, Ledger, Proposal
-from guardrails.audit import AuditLog
+from guardrails.approvals import ApprovalError, Decision, Ledger, Proposal
+from guardrails.audit import AuditLog, redact
 from guardrails.budget import BudgetMeter, RunUsage
 from guardrails.sqlguard import open_readonly
 from prompts import load_prompt
@@ -106,8 +107,14 @@ class Runtime:
         thread_id: str | None = None,
         model: str | None = None,
         actor: str = "cli",
+        read_only: bool = False,
     ) -> AskResult:
-        """Run the chat graph on one question; returns the answer with its tool calls and cost."""
+        """Run the chat graph on one question; returns the answer with its tool calls and cost.
+
+        `read_only` (always on for the actor `sweep`) offers the model the read tools only and
+        refuses any other call: a sweep's proposals come from its policies, never from a model.
+        """
+        read_only = read_only or actor == "sweep"
         if not question.strip():
             raise QueryError("the question is empty")
         handles = self.models(model)
@@ -140,6 +147,7 @@ class Runtime:
             system_prompt=prompt.text,
             run_id=run_id,
             on_proposal=self.start_action,
+            read_only=read_only,
         )
         graph = build_chat_graph(nodes, self.saver)
         config: Any = {
@@ -149,7 +157,7 @@ class Runtime:
         before = len(graph.get_state(config).values.get("messages", []))
         status = "failed"
         try:
-            final = graph.invoke({"messages": [HumanMessage(question)]}, config)
+            final = graph.invoke({"messages": [HumanMessage(redact(question))]}, config)
             status = "stopped" if final.get("stop_reason") else "done"
         finally:
             self.meter.finish_run(run_id, status)
@@ -194,19 +202,56 @@ class Runtime:
         self._action_graph().invoke({"proposal_id": proposal.id}, self._thread(proposal.id))
 
     def run_action(self, proposal_id: str) -> Proposal:
-        """Wake the proposal's action graph after a decision; the ledger decides what runs."""
+        """Wake the proposal's action graph after a decision; the ledger decides what runs.
+
+        Then drives every other proposal a crash left approved but not executed
+        (`resume_approved`)."""
         self.ledger.fail_stale()
+        self._wake(proposal_id)
+        self._resume_others(exclude=proposal_id)
+        self._close_readonly()
+        sync_tickets(self.tool_context("finops", None), environ=self.environ)
+        return self.ledger.get(proposal_id)
+
+    def resume_approved(self) -> list[str]:
+        """Drive every approved, unexpired proposal to its one execution; return their ids.
+
+        A process that crashed (or was stopped) between recording an approval and executing it
+        leaves the proposal `approved`, and a second approval is refused (already decided), so
+        the next `approve`, `reject`, Slack click, `sweep` or `serve` start calls this. Each
+        proposal still runs at most once: its action graph claims it in the ledger (one winner
+        across processes) and re-validates policy, caps and the target before executing.
+        """
+        self.ledger.fail_stale()
+        driven = self._resume_others(exclude=None)
+        if driven:
+            self._close_readonly()
+            sync_tickets(self.tool_context("finops", None), environ=self.environ)
+        return driven
+
+    def _resume_others(self, exclude: str | None) -> list[str]:
+        self.ledger.expire_due()
+        driven = [p.id for p in self.ledger.proposals("approved") if p.id != exclude]
+        for pid in driven:
+            self._wake(pid)
+        return driven
+
+    def _wake(self, proposal_id: str) -> None:
         graph, config = self._action_graph(), self._thread(proposal_id)
         if not graph.get_state(config).values:
             graph.invoke({"proposal_id": proposal_id}, config)
         if graph.get_state(config).next:
             graph.invoke(Command(resume={"proposal_id": proposal_id}), config)
-        self._close_readonly()
-        sync_tickets(self.tool_context("finops", None), environ=self.environ)
-        return self.ledger.get(proposal_id)
 
     def approve(self, proposal_id: str, by: str, *, seen_hash: str | None = None) -> Decision:
-        decision = self.ledger.approve(proposal_id, by, seen_hash=seen_hash)
+        """Decide in the ledger, then run the action graph. A refusal because the proposal is
+        already decided still drives what a crash left approved (`resume_approved`)."""
+        try:
+            decision = self.ledger.approve(proposal_id, by, seen_hash=seen_hash)
+        except ApprovalError as exc:
+            if exc.code == "already_decided":
+                self.resume_approved()
+            raise
         if decision.outcome == "approved":
             return Decision(outcome="approved", proposal=self.run_action(proposal_id))
         return decision

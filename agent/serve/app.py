@@ -142,6 +142,13 @@ class ServeStack:
     # -- lifecycle (called from the lifespan, in a worker thread) ------------------------------
 
     def start_background(self) -> None:
+        resumed = self.rt.resume_approved()  # approvals a crashed process left unexecuted
+        if resumed:
+            log.warning(
+                "start: drove %d approved proposal(s) to execution: %s",
+                len(resumed),
+                ", ".join(resumed),
+            )
         if self.slack.socket is not None:
             self.slack.socket.connect()
         if self.scheduler is not None:

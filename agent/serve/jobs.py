@@ -79,6 +79,7 @@ def latest_sweep(rt: Runtime) -> SweepResult | None:
 
 
 def _sweep(s: JobServices, run: ScheduledRun) -> str:
+    s.rt.resume_approved()  # approvals a crashed process left unexecuted run first, once each
     with s.tool_context() as ctx:
         result = run_sweep(ctx, s.app.config.sweep, environ=dict(s.environ))
     failed = [step.name for step in result.steps if not step.ok]

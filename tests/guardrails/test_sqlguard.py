@@ -3,6 +3,8 @@ connection refuses writes, files and settings on its own, and run_guarded caps r
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +13,7 @@ import pytest
 
 from guardrails.sqlguard import (
     GuardedQueryResult,
+    SqlLimits,
     _execute_with_timeout,
     check_select,
     open_readonly,
@@ -308,3 +311,61 @@ def test_run_guarded_times_out_a_cross_join(ro: duckdb.DuckDBPyConnection) -> No
 def test_a_fast_query_finishes_within_the_limit(ro: duckdb.DuckDBPyConnection) -> None:
     columns, rows = _execute_with_timeout(ro, "SELECT count(*) AS n FROM costs", 5.0)
     assert columns == ["n"] and rows == [(1000,)]
+
+
+# --- issue 18, point 6: runaway queries stay within the limits ------------------------------
+
+CROSS = "SELECT count(*) FROM costs a, costs b, costs c, costs d"
+TIGHT = SqlLimits(timeout_seconds=2.0, memory_limit_mb=64, memory_headroom_mb=512)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT list_sum(range(200000000)) AS s",  # constant-folded while planning: 48 s, 14 GB
+        "SELECT length(string_agg(repeat('x', 1000), ',')) AS n FROM costs a, costs b",
+        "SELECT length(repeat('x', 1500000000)) AS n",
+    ],
+)
+def test_runaway_queries_stop_at_the_memory_or_time_limit(
+    ro: duckdb.DuckDBPyConnection, sql: str
+) -> None:
+    started = time.perf_counter()
+    with pytest.raises(QueryError, match=r"exceeded the (64 MB memory|2 s time) limit"):
+        run_guarded(ro, sql, limits=TIGHT)
+    assert time.perf_counter() - started < 4.0
+    assert run_guarded(ro, "SELECT count(*) AS n FROM costs", limits=TIGHT).rows == [[1000]]
+
+
+def test_a_slow_query_is_stopped_at_the_time_limit(ro: duckdb.DuckDBPyConnection) -> None:
+    limits = SqlLimits(timeout_seconds=0.5)
+    started = time.perf_counter()
+    with pytest.raises(QueryError, match=r"exceeded the 0\.5 s time limit"):
+        run_guarded(ro, CROSS, limits=limits)
+    assert time.perf_counter() - started < 2.0
+    assert run_guarded(ro, "SELECT count(*) AS n FROM costs").rows == [[1000]]  # still usable
+
+
+def test_a_large_result_is_cut_at_the_byte_cap_with_a_note(ro: duckdb.DuckDBPyConnection) -> None:
+    limits = SqlLimits(max_result_bytes=10_000)
+    result = run_guarded(ro, "SELECT repeat('x', 1000) AS pad FROM costs", limits=limits)
+    assert result.truncated and 0 < result.row_count < 10
+    assert len(json.dumps(result.rows)) <= 10_000
+    assert result.note is not None and "10000-byte result cap" in result.note
+
+
+def test_the_row_cap_sets_a_note(ro: duckdb.DuckDBPyConnection) -> None:
+    result = run_guarded(ro, "SELECT BilledCost FROM costs", max_rows=5)
+    assert result.row_count == 5 and result.truncated
+    assert result.note == "result cut at 5 rows (row cap); more rows exist"
+    whole = run_guarded(ro, "SELECT count(*) AS n FROM costs")
+    assert not whole.truncated and whole.note is None
+
+
+def test_a_caller_can_only_tighten_the_configured_limits(ro: duckdb.DuckDBPyConnection) -> None:
+    limits = SqlLimits(max_rows=3)
+    assert (
+        run_guarded(ro, "SELECT BilledCost FROM costs", max_rows=50, limits=limits).row_count == 3
+    )
+    with pytest.raises(QueryError, match=r"exceeded the 0\.5 s time limit"):
+        run_guarded(ro, CROSS, timeout_s=30, limits=SqlLimits(timeout_seconds=0.5))

@@ -13,6 +13,7 @@ The table is warehouse migration 6 (`warehouse.migrations`), applied when the wa
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Sequence
 from datetime import date, datetime
@@ -221,14 +222,22 @@ def _write(con: duckdb.DuckDBPyConnection, as_of: date, metric: str, rows: list[
 def refresh_after_ingest(
     con: duckdb.DuckDBPyConnection, config: ToolSettings, *, clock: Clock = utc_now_naive
 ) -> RefreshResult | None:
-    """The ingest hook: refresh when `forecast.on_ingest` is on; report failures, never raise."""
+    """The ingest hook: refresh when `forecast.on_ingest` is on; report failures, never raise.
+
+    The ingest has committed when this runs, so any failure here (a bad forecast config, an
+    engine error) is reported as one line for a warning, never as a failed ingest.
+    """
     if not forecast_config(config).on_ingest:
         return None
     try:
         return refresh_forecasts(con, config, clock=clock)
-    except FinopsError as exc:
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if not isinstance(exc, FinopsError):
+            with contextlib.suppress(duckdb.Error):
+                con.rollback()
         return RefreshResult(
-            as_of=None, refreshed_at=clock(), rows=0, scopes=[], seconds=0.0, error=str(exc)
+            as_of=None, refreshed_at=clock(), rows=0, scopes=[], seconds=0.0, error=first[:300]
         )
 
 

@@ -6,8 +6,9 @@ named periods resolved against the as-of day, filters as `Column=value` text, an
 carry currency, period, scope and the SQL that produced them as evidence.
 
 `query_sql` is for questions the structured tools cannot express. `guardrails.sqlguard` admits a
-single SELECT over the warehouse tables only, and runs it with a row limit and a time limit; the
-agent's connection is read-only with external file and network access disabled.
+single SELECT over the warehouse tables only, and runs it within the `sql:` limits of the config
+(time, memory, rows, bytes); the agent's connection is read-only with external file and network
+access disabled.
 """
 
 from __future__ import annotations
@@ -207,7 +208,9 @@ def query_sql(ctx: ToolContext, args: SqlArgs) -> dict[str, Any]:
     Money columns are BilledCost, EffectiveCost, ListCost (DECIMAL, in BillingCurrency); time is
     ChargePeriodStart (UTC). Tag values: json_extract_string(Tags, '$.team').
     Example: {"sql": "SELECT RegionId, sum(BilledCost) AS cost FROM costs WHERE ProviderName =
-    'AWS' GROUP BY 1 ORDER BY 2 DESC"}. Rows are capped; `truncated` says when more existed.
+    'AWS' GROUP BY 1 ORDER BY 2 DESC"}. Rows and bytes are capped (`truncated`, and `note`
+    says what was cut): aggregate in SQL rather than fetching raw rows. A query over the time or
+    memory limit fails with an error naming the limit; simplify it and try again.
     """
-    result = run_guarded(ctx.warehouse(), args.sql, max_rows=args.max_rows, timeout_s=10.0)
+    result = run_guarded(ctx.warehouse(), args.sql, max_rows=args.max_rows, limits=ctx.config.sql)
     return result.model_dump(mode="json")

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
-from guardrails.approvals import Proposal, ProposalDraft
+from guardrails.approvals import ApprovalError, Proposal, ProposalDraft
 from tools.actions.base import Action, register
 from tools.context import ToolContext
 from tools.tickets.backends import TicketBackendError
@@ -252,9 +252,17 @@ def list_tickets(ctx: ToolContext, status: str | None = None) -> list[Ticket]:
 def close_ticket(ctx: ToolContext, ticket_id: int, by: str) -> Ticket:
     """Close an open ticket (a person's action, e.g. the rollback of `open_ticket`); audited.
 
+    Only an allow-listed approver (config `approvers`) may close one, as only one may approve or
+    reject: anyone else is refused (ApprovalError `not_allowed`, audited) and nothing changes.
     A ticket filed in Jira or GitHub is closed there by the sync that follows (under the
     approval of its `open_ticket` proposal); a tracker failure is recorded and retried.
     """
+    if by not in ctx.config.approvers:
+        msg = f"{by!r} is not an approver (config `approvers`); only an approver can close a ticket"
+        ctx.audit.append(
+            "refusal", by, {"ticket_id": ticket_id, "code": "not_allowed", "message": msg}
+        )
+        raise ApprovalError("not_allowed", msg)
     with ctx.store.transaction() as conn:
         cur = conn.execute(
             "UPDATE tickets SET status = 'closed' WHERE id = ? AND status = 'open'", (ticket_id,)

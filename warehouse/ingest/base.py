@@ -9,12 +9,13 @@ The runner does the rest (transaction, validation, replacement, provenance) the 
 from __future__ import annotations
 
 import csv
-import gzip
+import io
 import json
 import zlib
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import IO, Any, ClassVar, Literal
 
@@ -24,6 +25,7 @@ import pyarrow.parquet as pq
 
 from warehouse.errors import IngestError
 from warehouse.ingest.exprs import Expr, q
+from warehouse.ingest.safety import Limits, clean, open_gzip_text
 from warehouse.settings import WarehouseSettings
 
 __all__ = [
@@ -141,20 +143,39 @@ def require(raw_columns: Iterable[str], needed: Iterable[str], fmt: str) -> None
         raise IngestError(f"not a valid {fmt} file: missing column(s) {', '.join(missing)}")
 
 
-def _open_text(file: LocalFile) -> IO[str]:
-    """Open a plain or gzip text file, BOM stripped (the caller closes it)."""
+HEADER_LIMIT = 1024 * 1024
+"""The header row must end within this many characters (a file with no line break is refused
+instead of being read whole into memory)."""
+
+
+def _open_text(file: LocalFile, limits: Limits | None = None) -> IO[str]:
+    """Open a plain or gzip text file, BOM stripped (the caller closes it); gzip inputs are
+    inflated within `limits` (the default limits when not given)."""
     if file.gzipped:
-        return gzip.open(file.path, "rt", encoding="utf-8-sig", errors="replace", newline="")
+        return open_gzip_text(file.path, limits or _default_limits(), file.display)
     return open(file.path, encoding="utf-8-sig", errors="replace", newline="")
+
+
+@cache
+def _default_limits() -> Limits:
+    return Limits.of()
 
 
 def read_header(file: LocalFile, delimiter: str = ",") -> list[str]:
     """The CSV header row (BOM stripped, names trimmed), or [] for an empty file."""
     try:
         with _open_text(file) as fh:
-            first = next(csv.reader(fh, delimiter=delimiter), [])
+            head = fh.read(HEADER_LIMIT)
+        if len(head) >= HEADER_LIMIT and "\n" not in head and "\r" not in head:
+            raise IngestError(
+                f"no header row: the first line is longer than {HEADER_LIMIT:,} characters",
+                file=file.display,
+            )
+        first = next(csv.reader(io.StringIO(head), delimiter=delimiter), [])
     except (OSError, EOFError, zlib.error) as exc:
         raise IngestError(f"cannot read: {exc}", file=file.display) from None
+    except csv.Error as exc:
+        raise IngestError(f"unreadable CSV header: {exc}", file=file.display) from None
     return [c.strip() for c in first]
 
 
@@ -192,7 +213,9 @@ def probe(file: LocalFile) -> Probe:
         try:
             names = pq.read_schema(file.path).names
         except (OSError, pa.ArrowInvalid) as exc:
-            raise IngestError(f"not a readable parquet file: {exc}", file=file.display) from None
+            raise IngestError(
+                f"not a readable parquet file: {clean(exc, 200)}", file=file.display
+            ) from None
         return Probe(file, columns=list(names))
     if file.kind == "json":
         return Probe(file, document=read_json_document(file))
@@ -207,7 +230,8 @@ def _duck_error(file: LocalFile, exc: Exception) -> IngestError:
         for ln in lines[1:]
         if ln.startswith(("Number of expected", "Actual number", "Line:", "Original Line"))
     ]
-    message = "; ".join([lines[0] if lines else type(exc).__name__, *keep[:2]])
+    first = clean(lines[0], 200) if lines else type(exc).__name__
+    message = "; ".join([first, *(clean(k, 120) for k in keep[:2])])
     return IngestError(message, file=file.display)
 
 

@@ -7,10 +7,12 @@ Detection tries them in `DETECTION_ORDER` (most specific header first) on a chea
 from __future__ import annotations
 
 import importlib
+import re
 from functools import cache
 
 from warehouse.errors import IngestError
-from warehouse.ingest.base import Connector, LocalFile, probe
+from warehouse.ingest.base import Connector, LocalFile, Probe, probe
+from warehouse.ingest.safety import clean
 
 __all__ = ["DETECTION_ORDER", "FORMATS", "detect_format", "get_connector"]
 
@@ -62,10 +64,24 @@ def detect_format(file: LocalFile) -> str:
     for fmt in DETECTION_ORDER:
         if get_connector(fmt).detect(p):
             return fmt
-    seen = ", ".join(p.columns[:8]) if p.columns else type(p.document).__name__
     raise IngestError(
-        f"cannot detect the billing format (first columns: {seen}); "
+        f"cannot detect the billing format ({_shape(p)}); "
         "pass --format (focus, aws-cur, azure, oci, gcp, openai, anthropic, opencost, "
         "snowflake, or mapped with --mapping)",
         file=file.display,
     )
+
+
+_NAME = re.compile(r"[A-Za-z0-9_ ./:()\[\]-]{1,64}")
+
+
+def _shape(p: Probe) -> str:
+    """What the input looked like, without echoing an arbitrary file's first line: column names
+    only when the first line has the shape of a CSV header (several short name-like fields)."""
+    if p.document is not None or p.file.kind == "json":
+        return f"a JSON {type(p.document).__name__} of an unknown shape"
+    names = p.columns
+    if len(names) >= 2 and all(_NAME.fullmatch(n) for n in names[:8]):
+        shown = ", ".join(clean(n, 40) for n in names[:8])
+        return f"{len(names)} columns, first: {shown}"
+    return "the first line is not a billing header"

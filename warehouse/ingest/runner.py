@@ -1,14 +1,17 @@
 """Run one ingest: every input in one transaction, validated, replacing restated periods.
 
-The sequence is: resolve connector → load raw view → `INSERT INTO costs SELECT <mapping>` →
-validate the new rows (mandatory values, currencies) → delete the rows of the same source and
-billing period (or charge day) from earlier ingests → log the ingest → commit. Any error rolls the
-whole ingest back, so the warehouse is exactly as it was.
+The sequence is: bound every gzip input (`safety.py`) → resolve connector → load raw view →
+`INSERT INTO costs SELECT <mapping>` → validate the new rows (mandatory values, currencies,
+magnitudes) → delete the rows of the same export (source, provider, billing account, billing
+period or charge day; `replace.py`) from earlier ingests → log the ingest → commit. Any error
+rolls the whole ingest back, so the warehouse is exactly as it was, and surfaces as one sanitized
+`IngestError` line.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
 import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -17,6 +20,7 @@ from decimal import Decimal
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 from pydantic import BaseModel
 
 from warehouse.clock import utc_now_naive
@@ -24,7 +28,14 @@ from warehouse.errors import IngestError
 from warehouse.ingest.base import Connector, LoadContext, LocalFile
 from warehouse.ingest.exprs import Expr, cast, dec, q, ts, upper
 from warehouse.ingest.registry import detect_format, get_connector
-from warehouse.ingest.validate import check_currencies, check_mandatory, locate_conversion_error
+from warehouse.ingest.replace import replace_previous
+from warehouse.ingest.safety import Limits, check_gzip, clean, clean_error
+from warehouse.ingest.validate import (
+    check_currencies,
+    check_magnitudes,
+    check_mandatory,
+    locate_conversion_error,
+)
 from warehouse.schema import DECIMAL_TYPE, MANDATORY_NOT_NULL, focus_columns
 from warehouse.settings import WarehouseSettings
 
@@ -158,19 +169,10 @@ def _write(ctx: LoadContext, p: _Prepared, provenance: Sequence[Any]) -> int:
         ctx.config.reporting_currency,
         ctx.config.fx_rates,
     )
+    check_magnitudes(
+        ctx.con, ingest_id, p.file.display, p.view, p.exprs, ctx.config.ingest_max_abs_value
+    )
     return rows
-
-
-def _replace_previous(
-    con: duckdb.DuckDBPyConnection, ingest_id: str, source: str, scope: str
-) -> int:
-    key = "BillingPeriodStart" if scope == "billing_period" else "CAST(ChargePeriodStart AS DATE)"
-    row = con.execute(
-        f"DELETE FROM costs WHERE x_SourceName = ? AND x_IngestId <> ? AND {key} IN "
-        f"(SELECT DISTINCT {key} FROM costs WHERE x_IngestId = ? AND x_SourceName = ?)",
-        [source, ingest_id, ingest_id, source],
-    ).fetchone()
-    return int(row[0]) if row else 0
 
 
 def _totals(con: duckdb.DuckDBPyConnection, ingest_id: str) -> list[PeriodTotal]:
@@ -233,11 +235,37 @@ def run_ingest(
 ) -> IngestReport:
     """Ingest `files` in one transaction and report what changed.
 
-    `fmt="auto"` detects each file's format; `source` names the logical source whose earlier rows
-    for the same billing periods are replaced (default: the format name).
+    `fmt="auto"` detects each file's format. A re-ingest replaces the earlier rows of the same
+    export: same source (`source`, default the format's), provider, billing account and billing
+    period (or charge day). With an explicit `source`, a re-ingest that would leave another
+    provider's or account's rows of that source and period behind is refused instead.
+    Every failure is one sanitized `IngestError` line and leaves the warehouse unchanged.
     """
+    try:
+        return _run(con, files, config, fmt, source, options, clock, on_file)
+    except IngestError as exc:
+        raise clean_error(exc) from None
+    except (duckdb.Error, OSError, UnicodeError, ValueError, csv.Error, pa.ArrowException) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise clean_error(IngestError(f"cannot ingest: {first}")) from None
+
+
+def _run(
+    con: duckdb.DuckDBPyConnection,
+    files: Sequence[LocalFile],
+    config: WarehouseSettings,
+    fmt: str,
+    source: str | None,
+    options: Mapping[str, Any] | None,
+    clock: Clock,
+    on_file: FileCallback | None,
+) -> IngestReport:
     if not files:
         raise IngestError("no input files")
+    limits = Limits.of(config)
+    for f in files:
+        if f.gzipped:
+            check_gzip(f.path, limits, f.display)
     plan = [(f, detect_format(f) if fmt == "auto" else fmt) for f in files]
     connectors = {name: get_connector(name) for _, name in plan}
     ingest_id = uuid.uuid4().hex
@@ -258,7 +286,9 @@ def run_ingest(
                     exprs=exprs,
                 )
             )
-        report = _transaction(ctx, prepared, connectors, ingest_id, started, clock, on_file)
+        report = _transaction(
+            ctx, prepared, connectors, ingest_id, started, clock, on_file, source is not None
+        )
     finally:
         for index in range(len(plan)):
             view = f"raw_{ingest_id[:8]}_{index}"
@@ -276,6 +306,7 @@ def _transaction(
     started: datetime,
     clock: Clock,
     on_file: FileCallback | None,
+    explicit: bool,
 ) -> IngestReport:
     con = ctx.con
     results: list[FileResult] = []
@@ -292,11 +323,12 @@ def _transaction(
                 on_file(p.file, index + 1, len(prepared))
         replaced = 0
         for src, scope in sorted({(r.source, connectors[r.format].replace_scope) for r in results}):
-            replaced += _replace_previous(con, ingest_id, src, scope)
+            replaced += replace_previous(con, ingest_id, src, scope, explicit=explicit)
         totals = _totals(con, ingest_id)
         finished = clock()
         total_rows = sum(r.rows for r in results)
-        _log(con, ingest_id, results, totals, replaced, ctx.warnings, started, finished)
+        warnings = [clean(w, 400) for w in ctx.warnings]
+        _log(con, ingest_id, results, totals, replaced, warnings, started, finished)
         con.commit()
     except _ConversionFailed as failure:
         con.rollback()
@@ -311,7 +343,7 @@ def _transaction(
         replaced_rows=replaced,
         files=results,
         totals=totals,
-        warnings=ctx.warnings,
+        warnings=warnings,
         started_at=started,
         finished_at=finished,
     )

@@ -16,6 +16,7 @@ from typing import Any
 from warehouse.cloud import CloudSettings, aws_client
 from warehouse.errors import IngestError
 from warehouse.ingest.base import LocalFile
+from warehouse.ingest.safety import clean_error
 
 __all__ = ["resolve_inputs"]
 
@@ -82,9 +83,14 @@ def resolve_inputs(
 ) -> list[LocalFile]:
     """Expand every input into local files; fail before ingesting when one is missing."""
     files: list[LocalFile] = []
-    for spec in specs:
-        if spec.startswith("s3://"):
-            files += _s3(spec, workdir, s3_client_factory)
-        else:
-            files += _local(spec)
+    try:
+        for spec in specs:
+            if spec.startswith("s3://"):
+                files += _s3(spec, workdir, s3_client_factory)
+            else:
+                files += _local(spec)
+    except IngestError as exc:
+        raise clean_error(exc) from None
+    except OSError as exc:
+        raise clean_error(IngestError(f"cannot read: {exc.strerror or exc}")) from None
     return files

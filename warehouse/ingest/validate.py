@@ -15,9 +15,16 @@ import duckdb
 
 from warehouse.errors import IngestError
 from warehouse.ingest.exprs import Expr, q
-from warehouse.schema import MANDATORY_NOT_NULL, REQUIRED_VALUES
+from warehouse.ingest.safety import clean
+from warehouse.schema import MANDATORY_NOT_NULL, REQUIRED_VALUES, focus_columns
 
-__all__ = ["check_currencies", "check_mandatory", "iso_currencies", "locate_conversion_error"]
+__all__ = [
+    "check_currencies",
+    "check_magnitudes",
+    "check_mandatory",
+    "iso_currencies",
+    "locate_conversion_error",
+]
 
 
 @cache
@@ -51,14 +58,18 @@ def locate_conversion_error(
                 f"SELECT CAST({chk.input} AS VARCHAR) FROM {_numbered(view)} WHERE __rn = ?",
                 [row[0]],
             ).fetchone()
-            shown = value[0] if value else None
+            shown = _quoted(value[0] if value else None)
             return IngestError(
-                f"cannot convert {shown!r} to {chk.expected} (for FOCUS {target})",
+                f"cannot convert {shown} to {chk.expected} (for FOCUS {target})",
                 file=file,
                 row=int(row[0]),
                 column=chk.source,
             )
-    return IngestError(f"conversion failed: {cause.splitlines()[0]}", file=file)
+    return IngestError(f"conversion failed: {clean(cause.splitlines()[0], 200)}", file=file)
+
+
+def _quoted(value: object) -> str:
+    return "None" if value is None else f"'{clean(value, 60)}'"
 
 
 def check_mandatory(
@@ -130,7 +141,7 @@ def check_currencies(
     for code in found:
         if code not in iso_currencies():
             raise IngestError(
-                f"unknown currency {code!r} (not an ISO 4217 code)",
+                f"unknown currency {_quoted(code)} (not an ISO 4217 code)",
                 file=file,
                 row=first_row(code),
                 column=expr.source or "BillingCurrency",
@@ -147,3 +158,51 @@ def check_currencies(
                 column=expr.source or "BillingCurrency",
             )
     return found
+
+
+def check_magnitudes(
+    con: duckdb.DuckDBPyConnection,
+    ingest_id: str,
+    file: str,
+    view: str,
+    exprs: Mapping[str, Expr],
+    bound: Decimal,
+) -> None:
+    """Reject a value above `bound` (absolute) in any money or quantity column of the new rows.
+
+    One such value would commit fine and then overflow every SUM over the warehouse.
+    """
+    names = [c.name for c in focus_columns() if c.is_decimal and c.name in exprs]
+    if not names:
+        return
+    limit = f"CAST({bound} AS DOUBLE)"
+    flags = ", ".join(
+        f"count(*) FILTER (WHERE abs(CAST({q(n)} AS DOUBLE)) > {limit})" for n in names
+    )
+    row = con.execute(
+        f"SELECT {flags} FROM costs WHERE x_IngestId = ? AND x_SourceFile = ?", [ingest_id, file]
+    ).fetchone()
+    if row is None or not any(row):
+        return
+    name = names[[bool(n) for n in row].index(True)]
+    e = exprs[name]
+    found = con.execute(
+        f"SELECT __rn, CAST(({e.lenient}) AS VARCHAR) FROM {_numbered(view)} "
+        f"WHERE abs(CAST(({e.lenient}) AS DOUBLE)) > {limit} ORDER BY __rn LIMIT 1"
+    ).fetchone()
+    shown = _quoted(_plain(found[1])) if found else "a value"
+    raise IngestError(
+        f"{shown} is out of range for FOCUS {name}: the absolute value of one row may not exceed "
+        f"{bound:,f} (ingest_max_abs_value); {sum(row):,} value(s) over it in this file",
+        file=file,
+        row=int(found[0]) if found else None,
+        column=e.source or name,
+    )
+
+
+def _plain(value: str | None) -> str | None:
+    """A decimal as written by a person: `150`, not `150.000000000000`."""
+    try:
+        return format(Decimal(str(value)).normalize(), "f")
+    except ArithmeticError:
+        return value

@@ -23,6 +23,7 @@ have recorded its number and name): add the next number.
 | 12 | slack_events, slack_cards | `agent.slack.state` |
 | 13 | scheduler_runs | `agent.serve.scheduler` |
 | 14 | ticket_tracked.tracked_at | `tools.tickets.links` |
+| 15 | model_call_reservations | `guardrails.budget` (a call's worst case, held until settled) |
 
 LangGraph's checkpoint tables live in the same database but are LangGraph's own (created by its
 checkpointer's `setup()`), not part of this list.
@@ -406,6 +407,24 @@ STATE_MIGRATIONS: tuple[StateMigration, ...] = (
         # it before, but PostgreSQL's ctid moves on every UPDATE, so it is now a column.
         """
         ALTER TABLE ticket_tracked ADD COLUMN tracked_at TEXT;
+        """,
+    ),
+    StateMigration(
+        15,
+        "self-budget reservations",
+        # The worst case of a model call in flight, taken in the transaction that checks the caps
+        # and replaced by the actual cost when the call is recorded; a process that died mid-call
+        # leaves its row, which stops counting at expires_at.
+        """
+        CREATE TABLE model_call_reservations (
+            run_id TEXT PRIMARY KEY,
+            at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            model TEXT NOT NULL,
+            worst_usd TEXT NOT NULL
+        );
+        CREATE INDEX model_call_reservations_at ON model_call_reservations (at, expires_at);
         """,
     ),
 )

@@ -88,17 +88,24 @@ def test_restated_period_replaces_only_that_period(
     restated = tmp_path / "restated.csv"
     with (shared_data / SAMPLE).open(newline="", encoding="utf-8") as fh:
         rows = list(csv.reader(fh))
-    start = rows[0].index("BillingPeriodStart")
-    september = [rows[0], *[r for r in rows[1:] if r[start].startswith("2024-09")][:10]]
+    start, provider = rows[0].index("BillingPeriodStart"), rows[0].index("ProviderName")
+    aws = [r for r in rows[1:] if r[start].startswith("2024-09") and r[provider] == "AWS"]
     with restated.open("w", newline="", encoding="utf-8") as fh:
-        csv.writer(fh).writerows(september)
+        csv.writer(fh).writerows([rows[0], *aws[:10]])
     ingest(con, restated)
     counts = dict(
         con.execute(
-            "SELECT CAST(BillingPeriodStart AS DATE)::VARCHAR, count(*) FROM costs GROUP BY 1"
+            "SELECT ProviderName || ' ' || CAST(BillingPeriodStart AS DATE)::VARCHAR, count(*) "
+            "FROM costs GROUP BY 1"
         ).fetchall()
     )
-    assert counts == {"2024-09-01": 10, "2024-10-01": 1}
+    # the AWS account's September is restated; the other providers' rows are not its export
+    assert counts == {
+        "AWS 2024-09-01": 10,
+        "Microsoft 2024-09-01": 51,
+        "Oracle 2024-09-01": 6,
+        "Oracle 2024-10-01": 1,
+    }
 
 
 def test_other_source_is_not_replaced(con: duckdb.DuckDBPyConnection, shared_data: Path) -> None:
