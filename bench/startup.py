@@ -122,7 +122,10 @@ def measure(repeat: int) -> dict[str, object]:
         "repeat": repeat,
         "python": sys.version.split()[0],
         "median_seconds": medians,
-        "ratio_to_baseline": {name: medians[name] / medians["baseline"] for name in COMMANDS},
+        "ratio_to_baseline": {
+            name: medians[name] / medians["baseline"] for name in ("floor", *COMMANDS)
+        },
+        "ratio_to_floor": {name: medians[name] / medians["floor"] for name in COMMANDS},
         "runs": runs,
     }
 

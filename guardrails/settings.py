@@ -6,10 +6,14 @@ from decimal import Decimal
 
 from pydantic import Field
 
-from guardrails.sqlguard import SqlLimits
 from warehouse.settings import Strict, WarehouseSettings
 
-__all__ = ["ApprovalsConfig", "BudgetConfig", "GuardrailSettings"]
+__all__ = [
+    "ApprovalsConfig",
+    "BudgetConfig",
+    "GuardrailSettings",
+    "SqlLimits",
+]
 
 
 class ApprovalsConfig(Strict):
@@ -48,6 +52,34 @@ class BudgetConfig(Strict):
     max_model_calls_per_run: int = Field(default=12, ge=1)
     max_tool_calls_per_run: int = Field(default=20, ge=0)
     max_output_tokens: int = Field(default=2048, ge=16)
+
+
+class SqlLimits(Strict):
+    """Limits of the agent's guarded SQL (`query_sql`): time, memory and result size."""
+
+    timeout_seconds: float = Field(
+        default=10.0, gt=0, le=600, description="Wall time per query, process start included."
+    )
+    memory_limit_mb: int = Field(
+        default=1024, ge=16, le=65536, description="DuckDB memory limit of the query's process."
+    )
+    memory_headroom_mb: int = Field(
+        default=768,
+        ge=256,
+        le=65536,
+        description="Address space the query's process may use beyond memory_limit_mb "
+        "(interpreter, DuckDB, thread stacks); the process is capped at the sum.",
+    )
+    threads: int = Field(default=2, ge=1, le=64, description="DuckDB threads per query.")
+    max_rows: int = Field(
+        default=1000, ge=1, le=100_000, description="Rows returned at most (the tool asks fewer)."
+    )
+    max_result_bytes: int = Field(
+        default=100_000,
+        ge=1_000,
+        le=50_000_000,
+        description="JSON bytes of rows returned at most; further rows are cut with a note.",
+    )
 
 
 class GuardrailSettings(WarehouseSettings):

@@ -30,12 +30,12 @@ from typing import Any, cast
 
 import duckdb
 import sqlglot
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from sqlglot import exp
 
+from guardrails.settings import SqlLimits
 from warehouse.db import open_with_retry
 from warehouse.errors import QueryError
-from warehouse.settings import Strict
 
 __all__ = [
     "ALLOWED_TABLES",
@@ -82,34 +82,6 @@ _READONLY_CONFIG: dict[str, str | bool | int | float | list[str]] = {
 
 _WORKER = Path(__file__).with_name("sqlworker.py")
 _MEMORY_ERROR = "query exceeded the {mb} MB memory limit; aggregate more or select less"
-
-
-class SqlLimits(Strict):
-    """Limits of the agent's guarded SQL (`query_sql`): time, memory and result size."""
-
-    timeout_seconds: float = Field(
-        default=10.0, gt=0, le=600, description="Wall time per query, process start included."
-    )
-    memory_limit_mb: int = Field(
-        default=1024, ge=16, le=65536, description="DuckDB memory limit of the query's process."
-    )
-    memory_headroom_mb: int = Field(
-        default=768,
-        ge=256,
-        le=65536,
-        description="Address space the query's process may use beyond memory_limit_mb "
-        "(interpreter, DuckDB, thread stacks); the process is capped at the sum.",
-    )
-    threads: int = Field(default=2, ge=1, le=64, description="DuckDB threads per query.")
-    max_rows: int = Field(
-        default=1000, ge=1, le=100_000, description="Rows returned at most (the tool asks fewer)."
-    )
-    max_result_bytes: int = Field(
-        default=100_000,
-        ge=1_000,
-        le=50_000_000,
-        description="JSON bytes of rows returned at most; further rows are cut with a note.",
-    )
 
 
 class GuardedQueryResult(BaseModel):

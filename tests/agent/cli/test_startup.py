@@ -28,6 +28,7 @@ HEAVY = (
     "pyspark",
     "uvicorn",
     "starlette",
+    "sqlglot",  # the query layer parses SQL only to transpile it for a non-DuckDB engine
 )
 
 _PROBE = """
