@@ -19,7 +19,7 @@ from agent.runtime.runner import Runtime
 from tools.events.alerts import AlertWorker
 from tools.events.config import EventsConfig
 from tools.events.flags import FlagHook, LedgerProposer
-from tools.events.server import serve
+from tools.events.server import ServerLimits, serve
 from tools.events.service import EventService
 from tools.notify.config import NotifyConfig
 from warehouse.clock import utc_now
@@ -81,11 +81,16 @@ def serve_until_signal(
     asgi: Any, host: str, port: int, log_level: str, service: EventService, name: str
 ) -> bool:
     """Serve `asgi` until SIGTERM / SIGINT (see `_record_signals`), then report what the event
-    pipeline stored; False when the server did not start."""
+    pipeline stored; False when the server did not start. Connection limits (read deadline,
+    concurrency) come from the `events:` section."""
+    limits = ServerLimits(
+        read_timeout_seconds=service.events.read_timeout_seconds,
+        max_concurrency=service.events.max_connections,
+    )
     received: list[int] = []
     previous = _record_signals(received)
     try:
-        started = serve(asgi, host, port, log_level)
+        started = serve(asgi, host, port, log_level, limits)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

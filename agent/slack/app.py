@@ -9,7 +9,10 @@
 Every listener acknowledges first: Bolt runs with `process_before_response=False`, so the HTTP
 response (or the Socket Mode ack) goes out as soon as `ack()` is called (at once for events), and
 the work continues on the app's listener executor. In HTTP mode Bolt verifies each request's
-`X-Slack-Signature` and refuses timestamps older than five minutes (401) before any listener runs.
+`X-Slack-Signature` and refuses timestamps older than five minutes (401) before any listener runs;
+before reading the body, `SlackApp.handle` refuses a missing signature or a missing, non-numeric or
+stale timestamp (401) and a body over `max_body_bytes` (413: by `Content-Length` before reading, or
+as a chunked body streams past it), closing the connection so the rest is never read.
 Tokens come from the environment or the secrets file (`agent.slack.secrets`), never from the
 config itself, and are never logged.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,7 +32,7 @@ from slack_bolt import Ack, App, Respond
 from slack_bolt.adapter.starlette.handler import to_bolt_request, to_starlette_response
 from slack_sdk import WebClient
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -54,6 +58,43 @@ __all__ = ["SlackApp", "build_slack_app"]
 
 log = logging.getLogger("finops.slack")
 EVENTS_PATH = "/slack/events"
+MAX_BODY_BYTES = 1024 * 1024  # Slack's own payloads are a few KiB
+MAX_SKEW_SECONDS = 300  # as Bolt's signature verifier
+
+
+def _refuse(status: int, message: str) -> Response:
+    """An error that closes the connection: the unread rest of the body is never drained."""
+    return JSONResponse({"error": message}, status_code=status, headers={"Connection": "close"})
+
+
+def _precheck(request: Request, limit: int) -> Response | None:
+    """What can be refused from the headers alone, before a byte of the body is read."""
+    stamp = request.headers.get("x-slack-request-timestamp", "").strip()
+    if not request.headers.get("x-slack-signature"):
+        return _refuse(401, "missing X-Slack-Signature")
+    if not stamp.isascii() or not stamp.isdigit() or len(stamp) > 12:
+        return _refuse(401, "missing or non-numeric X-Slack-Request-Timestamp")
+    if abs(time.time() - int(stamp)) > MAX_SKEW_SECONDS:
+        return _refuse(401, "stale X-Slack-Request-Timestamp")
+    declared = request.headers.get("content-length", "").strip()
+    if declared and not (declared.isascii() and declared.isdigit()):
+        return _refuse(400, "bad Content-Length")
+    if declared and int(declared) > limit:
+        return _refuse(413, f"body of {int(declared):,} bytes; limit {limit:,}")
+    return None
+
+
+async def _read_capped(request: Request, limit: int) -> bytes | Response:
+    chunks, size = [], 0
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                return _refuse(413, f"body over {limit:,} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        return _refuse(400, "client disconnected before the body was complete")
+    return b"".join(chunks)
 
 
 @dataclass
@@ -65,12 +106,18 @@ class SlackApp:
     executor: TrackingExecutor
     tokens: SlackTokens
     owns_runtime: bool
+    max_body_bytes: int = MAX_BODY_BYTES
 
     async def handle(self, request: Request) -> Response:
         """POST /slack/events: Slack's events, interactivity and slash commands (HTTP mode)."""
         if self.tokens.signing_secret is None:
             return JSONResponse({"error": "HTTP mode needs a signing secret"}, status_code=503)
-        body = await request.body()
+        refused = _precheck(request, self.max_body_bytes)
+        if refused is not None:
+            return refused
+        body = await _read_capped(request, self.max_body_bytes)
+        if isinstance(body, Response):
+            return body
         bolt_response = await run_in_threadpool(self.bolt.dispatch, to_bolt_request(request, body))
         return to_starlette_response(bolt_response)
 

@@ -5,7 +5,10 @@
   event count and priced cost once the batch is buffered; with `?wait=true`, 200 once it is stored
   and the rules have run on it. `Idempotency-Key` makes a retried request a no-op. Refusals:
   400 unreadable body or bad JSON, 401 missing/wrong bearer token, 413 too large, 415 wrong type
-  or encoding, 422 invalid events (every problem listed, nothing stored), 503 buffer full.
+  or encoding, 422 invalid events (every problem listed, nothing stored), 503 buffer full. The
+  size cap is enforced while reading: a declared `Content-Length` over `events.max_body_bytes` is
+  refused before any of the body is read, a chunked body as soon as it streams past the cap, and
+  every refusal closes the connection (`Connection: close`) so an unread body is not drained.
 - `GET /v1/runaway?status=open|resolved|all&limit=N`: runaway flags with their evidence.
 - `GET /healthz`: buffer, last flush, tracked agents (no auth, no data).
 
@@ -24,7 +27,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
@@ -109,7 +112,11 @@ class Flusher:
 
 
 def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": message, "stored": 0}, status_code=status, headers=headers)
+    return JSONResponse(
+        {"error": message, "stored": 0},
+        status_code=status,
+        headers={**(headers or {}), "Connection": "close"},
+    )
 
 
 def _authorized(request: Request, token: str | None) -> bool:
@@ -131,11 +138,14 @@ async def _read_body(request: Request, service: EventService) -> bytes:
     if kind not in _TYPES:
         raise BatchRejected(415, f"content type {kind!r}; send JSON lines (application/x-ndjson)")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limits.max_body_bytes:
-            raise BatchRejected(413, f"body over {limits.max_body_bytes:,} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limits.max_body_bytes:
+                raise BatchRejected(413, f"body over {limits.max_body_bytes:,} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise BatchRejected(400, "client disconnected before the body was complete") from None
     body = b"".join(chunks)
     encoding = request.headers.get("content-encoding", "identity").strip().lower()
     if encoding in ("gzip", "x-gzip"):
@@ -172,7 +182,9 @@ def create_app(service: EventService, *, token: str | None = None) -> Starlette:
                 raise BatchRejected(400, "Idempotency-Key must be 1 to 256 characters")
             accepted = await asyncio.to_thread(service.submit, body, key)
         except BatchRejected as exc:
-            headers = {"Retry-After": "1"} if exc.status == 503 else None
+            headers = {"Connection": "close"}
+            if exc.status == 503:
+                headers["Retry-After"] = "1"
             return JSONResponse(exc.payload(), status_code=exc.status, headers=headers)
         payload: dict[str, Any] = accepted.model_dump(mode="json")
         wait = request.query_params.get("wait", "").lower() in ("1", "true", "yes")

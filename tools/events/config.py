@@ -31,6 +31,19 @@ class EventsConfig(Strict):
         default=128 * 1024 * 1024, ge=1024, description="Largest body after gunzip (413)."
     )
     max_lines: int = Field(default=100_000, ge=1, description="Most events in one request.")
+    read_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="A connection must send a whole request (headers and body) within this "
+        "long of connecting or of its previous response, else it is closed (slow or half-sent "
+        "requests; applies to every route `finops events` / `finops serve` answers).",
+    )
+    max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description="Open connections or requests in flight beyond which the server answers 503.",
+    )
     flush_seconds: float = Field(
         default=1.0, gt=0, le=1.0, description="Buffered events reach the warehouse this often."
     )
