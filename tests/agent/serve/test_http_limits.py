@@ -21,6 +21,9 @@ from agent.context import AppContext
 from agent.serve.app import ServeOptions, ServeStack, build_stack
 from agent.slack.app import MAX_BODY_BYTES
 from tests.doubles.slack import SlackDouble, sign
+from tests.helpers.raw_http import connect as _connect
+from tests.helpers.raw_http import head as _head
+from tests.helpers.raw_http import response as _response
 from tools.events.server import ServerLimits, ThreadedServer
 from warehouse.db import connect
 
@@ -45,39 +48,6 @@ def served(tmp_path: Path) -> Iterator[tuple[ThreadedServer, ServeStack]]:
         finally:
             stack.close()
             app.close()
-
-
-def _connect(server: ThreadedServer) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-
-
-def _head(path: str, headers: dict[str, str]) -> bytes:
-    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", *(f"{k}: {v}" for k, v in headers.items())]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-def _response(sock: socket.socket, timeout: float = 10) -> tuple[int, bytes, bool]:
-    """Status, everything received, and whether the server closed the connection."""
-    sock.settimeout(timeout)
-    data = b""
-    closed = False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            chunk = sock.recv(65536)
-        except ConnectionResetError:
-            closed = True
-            break
-        except TimeoutError:
-            break
-        if not chunk:
-            closed = True
-            break
-        data += chunk
-    status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1 ") else 0
-    return status, data, closed
 
 
 def _signed_headers(body: str = "{}") -> dict[str, str]:

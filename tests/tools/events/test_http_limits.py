@@ -16,6 +16,9 @@ import pytest
 
 from tests.helpers.agent import Clock
 from tests.helpers.events import AdminApi, Stack, serve_admin_api, start_stack
+from tests.helpers.raw_http import connect as _connect
+from tests.helpers.raw_http import head
+from tests.helpers.raw_http import response as _response
 from tools.events.app import create_app
 from tools.events.config import EventsConfig
 from tools.events.server import ServerLimits, ThreadedServer
@@ -45,38 +48,9 @@ def server(tmp_path: Path) -> Iterator[ThreadedServer]:
         api_server.close()
 
 
-def _connect(server: ThreadedServer) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-
-
 def _head(headers: dict[str, str]) -> bytes:
-    lines = ["POST /v1/usage-events HTTP/1.1", "Host: 127.0.0.1"]
-    lines += [f"{k}: {v}" for k, v in headers.items()]
-    lines += [f"Authorization: Bearer {TOKEN}", "Content-Type: application/x-ndjson"]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode()
-
-
-def _response(sock: socket.socket, timeout: float = 10) -> tuple[int, bytes, bool]:
-    """Status, everything received, and whether the server closed the connection."""
-    sock.settimeout(timeout)
-    data, closed = b"", False
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            chunk = sock.recv(65536)
-        except ConnectionResetError:
-            closed = True
-            break
-        except TimeoutError:
-            break
-        if not chunk:
-            closed = True
-            break
-        data += chunk
-    status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1 ") else 0
-    return status, data, closed
+    auth = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/x-ndjson"}
+    return head("/v1/usage-events", {**headers, **auth})
 
 
 def test_declared_oversize_is_413_before_the_body_is_read(server: ThreadedServer) -> None:

@@ -6,26 +6,12 @@ import csv
 from collections.abc import Sequence
 from pathlib import Path
 
+from warehouse.schema import MANDATORY_NOT_NULL
+
 __all__ = ["HEADER", "focus_row", "write_focus"]
 
-HEADER: tuple[str, ...] = (
-    "BilledCost",
-    "BillingAccountId",
-    "BillingCurrency",
-    "BillingPeriodEnd",
-    "BillingPeriodStart",
-    "ChargeCategory",
-    "ChargePeriodEnd",
-    "ChargePeriodStart",
-    "ContractedCost",
-    "EffectiveCost",
-    "InvoiceIssuerName",
-    "ListCost",
-    "ProviderName",
-    "PublisherName",
-    "ServiceCategory",
-    "ServiceName",
-)
+HEADER: tuple[str, ...] = MANDATORY_NOT_NULL
+"""The 16 mandatory, non-nullable FOCUS columns: the smallest export ingest accepts."""
 
 
 def focus_row(provider: str, account: str, day: int, cost: str = "1.50") -> list[str]:
