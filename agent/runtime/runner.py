@@ -45,6 +45,10 @@ from warehouse.ingest.ai_common import load_price_table
 
 __all__ = ["AskResult", "Runtime", "ToolCallRecord"]
 
+ORPHAN_GRACE = timedelta(seconds=60)
+"""How long after its approval an `approved` proposal is taken to be orphaned (its approver's
+process died before executing it): approve → claim takes milliseconds in a live process."""
+
 
 class ToolCallRecord(BaseModel):
     name: str
@@ -218,7 +222,8 @@ class Runtime:
 
         A process that crashed (or was stopped) between recording an approval and executing it
         leaves the proposal `approved`, and a second approval is refused (already decided), so
-        the next `approve`, `reject`, Slack click, `sweep` or `serve` start calls this. Each
+        the next `approve`, `reject`, Slack click, `sweep` or `serve` start calls this. Only
+        approvals older than `ORPHAN_GRACE` are taken over. Each
         proposal still runs at most once: its action graph claims it in the ledger (one winner
         across processes) and re-validates policy, caps and the target before executing.
         """
@@ -230,8 +235,16 @@ class Runtime:
         return driven
 
     def _resume_others(self, exclude: str | None) -> list[str]:
+        """Wake approved proposals whose approval is older than `ORPHAN_GRACE`: a younger one
+        belongs to an approver whose own call is about to claim and run it, and taking it over
+        would hand that approver someone else's result."""
         self.ledger.expire_due()
-        driven = [p.id for p in self.ledger.proposals("approved") if p.id != exclude]
+        settled = self.clock() - ORPHAN_GRACE
+        driven = [
+            p.id
+            for p in self.ledger.proposals("approved")
+            if p.id != exclude and (p.decided_at is None or p.decided_at <= settled)
+        ]
         for pid in driven:
             self._wake(pid)
         return driven

@@ -13,6 +13,7 @@ import multiprocessing
 import os
 import signal
 import traceback
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from langchain_core.messages import AIMessage
 
 from agent.runtime.runner import Runtime
 from guardrails.approvals import ApprovalError
-from tests.helpers.agent import Clock, call, make_runtime, scripted
+from tests.helpers.agent import START, Clock, call, make_runtime, scripted
 
 SPAWN = multiprocessing.get_context("spawn")
 
@@ -64,10 +65,14 @@ def _starts(rt: Runtime, pid: str) -> int:
 
 
 def test_the_next_approve_drives_a_crashed_approval_once(tmp_path: Path, state_url: str) -> None:
-    rt = make_runtime(tmp_path / "main", Clock(), state={"url": state_url})
+    clock = Clock()
+    rt = make_runtime(tmp_path / "main", clock, state={"url": state_url})
     pid = _propose(rt, "Idle EC2 in payments-prod")
     _crash_after_approval(tmp_path / "crashed", state_url, pid)
     assert rt.ledger.get(pid).status == "approved" and _tickets(rt, pid) == 0
+    assert rt.resume_approved() == []  # within the grace, the approver may still be running it
+    assert _tickets(rt, pid) == 0
+    clock.advance(minutes=2)  # the approver's process is gone; the next approve comes later
     with pytest.raises(ApprovalError) as refused:
         rt.approve(pid, "bob")  # the approver tries again: refused, but the crash is recovered
     assert refused.value.code == "already_decided"
@@ -82,7 +87,7 @@ def test_the_next_approve_drives_a_crashed_approval_once(tmp_path: Path, state_u
 
 def _resume_at_once(home: str, url: str, barrier: Any, out: Any) -> None:
     try:
-        rt = make_runtime(Path(home), Clock(), state={"url": url})
+        rt = make_runtime(Path(home), Clock(START + timedelta(minutes=2)), state={"url": url})
         barrier.wait(timeout=120)
         out.put(("ok", rt.resume_approved()))
         rt.close()
