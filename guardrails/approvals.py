@@ -14,6 +14,13 @@ types listed under `approvals.two_person` need two distinct approvers. LangGraph
 semantics (a resume can reach the wrong interrupt, two resumes can run a node twice, resuming a
 finished thread does nothing) are why the ledger, not the graph, is the source of truth: the
 execute step runs only for the caller whose `claim` won.
+
+An execution holds a lease: the claim and the start mark record the executor (`host:pid`) and a
+heartbeat time, which the executor renews while the action runs (`renew`, from
+`guardrails.heartbeat.Heartbeat`). `fail_stale` closes only executions whose last heartbeat is
+older than `approvals.execution_lease_minutes`, however long a live one runs; before closing one
+that had started, it has the action re-read its targets (`Observed`) and records what changed,
+with the rollback when the change was in fact applied.
 """
 
 from __future__ import annotations
@@ -30,6 +37,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from guardrails.audit import AuditLog
+from guardrails.heartbeat import executor_identity
 from guardrails.settings import GuardrailSettings
 from warehouse.errors import FinopsError
 from warehouse.state.store import StateStore, utc_text
@@ -39,6 +47,8 @@ __all__ = [
     "ApprovalError",
     "Decision",
     "Ledger",
+    "Observed",
+    "Observer",
     "Proposal",
     "ProposalDraft",
     "Vote",
@@ -106,11 +116,33 @@ class Proposal(ProposalDraft):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     result: dict[str, Any] | None = None
+    executor: str | None = None
+    heartbeat_at: datetime | None = None
     votes: list[Vote] = Field(default_factory=list)
 
     def hash_matches(self) -> bool:
         """Whether the stored action, target and parameters still hash to the proposal's hash."""
         return action_hash(self.action, self.target, self.params) == self.action_hash
+
+
+class Observed(BaseModel):
+    """What the action found when it re-read its targets after its executor died.
+
+    `applied`: the change is in place on at least one target (True), on none (False), or the
+    action cannot tell whether what differs is its own doing (None: the outcome stays unknown).
+    `changes`: one line per target saying how it compares with the plan (e.g. "i-0ab is now
+    stopped, the proposal saw running: the change was applied"). `result`: what to record, shaped
+    like the execution's own result (`changed`, and `rollback` so `rollback_action` can reverse
+    what was applied).
+    """
+
+    applied: bool | None
+    changes: list[str]
+    result: dict[str, Any] = Field(default_factory=dict)
+
+
+Observer = Callable[[Proposal], Observed | None]
+"""Re-reads a dead execution's targets through its action (None: the action cannot tell)."""
 
 
 class Decision(BaseModel):
@@ -300,45 +332,88 @@ class Ledger:
                 self.audit.append("refusal", executor, {"proposal_id": p.id, "code": "not_allowed"})
                 return None
             self._set(conn, p, "approved", "executing")
+            self._beat(conn, p.id, executor_identity())
             self.audit.append("execution_start", executor, {"proposal_id": p.id}, run_id=p.run_id)
         return self.get(proposal_id)
 
-    def fail_stale(self) -> list[str]:
-        """Mark executions older than the lease as failed with an unknown outcome.
+    def fail_stale(self, observe: Observer | None = None) -> list[str]:
+        """Close every execution whose executor stopped renewing its lease; return their ids.
 
-        A process that crashed mid-execution leaves its proposal `executing`; after
-        `approvals.execution_lease_minutes` it is closed as failed so a human checks the target.
-        It is never executed again (at most once).
+        An execution is dead once its last heartbeat (`renew`; before migration 16, its start)
+        is older than `approvals.execution_lease_minutes`; a live one renews it however long it
+        runs, so it is never closed here. A dead one is never executed again (at most once). One
+        that died before its start mark changed nothing and fails saying so. One that had started
+        is re-read through `observe` (its action's own read path, outside any transaction): the
+        proposal ends `done` with what changed and its rollback when the change was in fact
+        applied, `failed` with what was found when it was not, and `failed`, outcome unknown,
+        when the targets could not be read.
         """
-        lease = timedelta(minutes=self.config.approvals.execution_lease_minutes)
-        cutoff = utc_text(self.clock() - lease)
+        closed = []
+        for p in self._dead():
+            observed, problem = None, None
+            if p.started_at is not None and observe is not None:
+                try:
+                    observed = observe(p)
+                except Exception as exc:  # the cloud could not be read: the outcome stays unknown
+                    problem = f"{type(exc).__name__}: {exc}"
+            if self._close_dead(p, observed, problem):
+                closed.append(p.id)
+        return closed
+
+    def renew(self, proposal_id: str, executor: str | None = None) -> bool:
+        """Renew the lease of an execution `executor` (default: this process) is running; False
+        when it is not running it any more (finished, or declared dead meanwhile)."""
+        with self.store.transaction() as conn:
+            return self._beat(conn, proposal_id, executor or executor_identity(), renew=True)
+
+    def _beat(
+        self, conn: sqlite3.Connection, proposal_id: str, executor: str, *, renew: bool = False
+    ) -> bool:
+        sql = "UPDATE proposals SET heartbeat_at = ?, executor = ? WHERE id = ? AND status = ?"
+        params: tuple[str, ...] = (utc_text(self.clock()), executor, proposal_id, "executing")
+        if renew:
+            sql += " AND executor = ?"
+            params += (executor,)
+        return bool(conn.execute(sql, params).rowcount == 1)
+
+    def _dead(self) -> list[Proposal]:
+        """Executions whose last sign of life is older than the lease."""
+        cutoff = utc_text(self.clock() - self._lease())
         rows = self.store.query(
             "SELECT id FROM proposals WHERE status = 'executing'"
-            " AND coalesce(started_at, decided_at) <= ?",
+            " AND coalesce(heartbeat_at, started_at, decided_at) <= ?",
             (cutoff,),
         )
-        result = {
-            "error": f"execution did not finish within {lease}; outcome unknown: check the "
-            "target before acting again"
-        }
-        failed = []
-        for row in rows:
-            try:
-                self.finish(row["id"], ok=False, result=result)
-            except ApprovalError:
-                continue
-            failed.append(row["id"])
-        return failed
+        return [self.get(r["id"]) for r in rows]
+
+    def _lease(self) -> timedelta:
+        return timedelta(minutes=self.config.approvals.execution_lease_minutes)
+
+    def _close_dead(self, seen: Proposal, observed: Observed | None, problem: str | None) -> bool:
+        """Record the end of the dead execution `seen`, unless it renewed its lease or finished
+        since it was read (then it is alive, or another process closed it)."""
+        with self.store.transaction() as conn:
+            p = self._load(conn, seen.id)
+            last = p.heartbeat_at or p.started_at or p.decided_at
+            if p.status != "executing" or (last and last > self.clock() - self._lease()):
+                return False
+            ok, result = _dead_result(p, observed, problem, self._lease(), self.clock())
+            status = "done" if ok else "failed"
+            self._set(conn, p, "executing", status, result=result, finished=True)
+            payload = {"proposal_id": p.id, "status": status, "result": result}
+            self.audit.append("execution", "finops", payload, run_id=p.run_id)
+        return True
 
     def begin_attempt(self, proposal_id: str) -> bool:
-        """Mark the one execution attempt of a claimed proposal; False if it may not start.
+        """Mark the one execution attempt of a claimed proposal (its start, and the first beat of
+        its lease, by this process); False if it may not start.
 
         The mark (`started_at`) is the execution's reservation against
         `approvals.max_executions_per_day`: the cap is counted and the mark taken in one write
         transaction, so two processes starting two executions at once cannot both pass a cap of
         one. Over the cap, the proposal fails with the reason instead. A crash after this mark
         and before `finish` leaves the proposal `executing` with a start time: it is never
-        retried (at most once); `fail_stale` closes it after the lease.
+        retried (at most once); once its heartbeat stops, `fail_stale` closes it after the lease.
         """
         with self.store.transaction() as conn:
             p = self._load(conn, proposal_id)
@@ -354,10 +429,12 @@ class Ledger:
                 )
                 self.finish(p.id, ok=False, result={"error": f"re-validation failed: {problem}"})
                 return False
+            now = utc_text(self.clock())
             cur = conn.execute(
-                "UPDATE proposals SET started_at = ?, version = version + 1"
+                "UPDATE proposals SET started_at = ?, heartbeat_at = ?, executor = ?,"
+                " version = version + 1"
                 " WHERE id = ? AND status = 'executing' AND started_at IS NULL",
-                (utc_text(self.clock()), proposal_id),
+                (now, now, executor_identity(), proposal_id),
             )
             return cur.rowcount == 1
 
@@ -372,12 +449,21 @@ class Ledger:
         )
 
     def finish(self, proposal_id: str, *, ok: bool, result: Mapping[str, Any]) -> Proposal:
-        """Record the outcome of an execution this caller claimed."""
+        """Record the outcome of an execution this caller claimed.
+
+        An execution that was declared dead meanwhile (its lease lapsed: a database unreachable
+        for longer than the lease, clocks far apart) still records its own outcome, the one
+        that counts, with what `fail_stale` had recorded kept under `late.declared_dead`.
+        """
         with self.store.transaction() as conn:
             p = self._load(conn, proposal_id)
             status = "done" if ok else "failed"
-            self._set(conn, p, "executing", status, result=dict(result), finished=True)
-            payload = {"proposal_id": p.id, "status": status, "result": dict(result)}
+            recorded, expected = dict(result), "executing"
+            if p.status in ("done", "failed") and (p.result or {}).get("lease_expired"):
+                recorded["late"] = {"declared_dead": p.result}
+                expected = p.status
+            self._set(conn, p, expected, status, result=recorded, finished=True)
+            payload = {"proposal_id": p.id, "status": status, "result": recorded}
             self.audit.append("execution", "finops", payload, run_id=p.run_id)
         return self.get(proposal_id)
 
@@ -499,6 +585,39 @@ def executions_started(conn: sqlite3.Connection, action: str, exclude: str, now:
     return int(row[0])
 
 
+def _dead_result(
+    p: Proposal,
+    observed: Observed | None,
+    problem: str | None,
+    lease: timedelta,
+    now: datetime,
+) -> tuple[bool, dict[str, Any]]:
+    """(applied, result) of a dead execution: what the re-read found, or why it is unknown."""
+    last = p.heartbeat_at or p.started_at or p.decided_at
+    expired = {
+        "executor": p.executor,
+        "last_heartbeat": last.isoformat() if last else None,
+        "lease": str(lease),
+        "declared_dead_at": now.isoformat(),
+    }
+    died = f"the executor ({p.executor or 'unknown'}) stopped renewing its lease of {lease}"
+    if p.started_at is None:
+        error = f"{died} before executing; nothing was changed"
+        return False, {"error": error, "lease_expired": expired}
+    if observed is None:
+        why = f" (re-reading the targets failed: {problem})" if problem else ""
+        error = f"{died}; outcome unknown{why}: check the target before acting again"
+        return False, {"error": error, "lease_expired": expired}
+    seen = "; ".join(observed.changes) or "no target"
+    result = {**observed.result, "lease_expired": expired, "observed": observed.changes}
+    if observed.applied:
+        return True, {**result, "note": f"{died}; re-read after it died: {seen}"}
+    if observed.applied is None:
+        error = f"{died}; outcome unknown (re-read: {seen}): check the target before acting again"
+        return False, {**result, "error": error}
+    return False, {**result, "error": f"{died}; re-read after it died, not applied: {seen}"}
+
+
 def _decision(p: Proposal, outcome: str) -> dict[str, Any]:
     return {"proposal_id": p.id, "outcome": outcome, "action_hash": p.action_hash}
 
@@ -524,6 +643,8 @@ def _proposal(row: sqlite3.Row, votes: list[sqlite3.Row]) -> Proposal:
         started_at=_dt(data["started_at"]),
         finished_at=_dt(data["finished_at"]),
         result=json.loads(data["result"]) if data["result"] else None,
+        executor=data.get("executor"),
+        heartbeat_at=_dt(data.get("heartbeat_at")),
         votes=[
             Vote(approver=v[0], decision=v[1], action_hash=v[2], at=datetime.fromisoformat(v[3]))
             for v in votes

@@ -5,22 +5,45 @@ hash covers its content and the previous entry's hash, so editing, deleting or r
 entry breaks the chain from that point on and `verify` names the first bad entry. Appends take the
 state store's write lock (two processes cannot fork the chain) and join the caller's transaction,
 so a ledger change and its audit entry commit together. Secrets are redacted before writing.
+
+A chain cannot see its own end cut off, nor a chain rewritten and re-hashed from the start: each
+append also anchors the entry's hash outside the state database, signed with a key the database
+does not hold (`guardrails.anchors`), and `verify` checks the chain against those anchors and
+against the approvals ledger (`guardrails.audit_checks`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
+from guardrails.anchors import AnchorBook, AnchorError
+from guardrails.audit_checks import (
+    AnchorSummary,
+    AuditProblem,
+    check_anchors,
+    check_ledger,
+    ledger_entries,
+)
+from guardrails.settings import AuditConfig
 from warehouse.state.store import StateStore, utc_text
 
-__all__ = ["GENESIS", "AuditEntry", "AuditLog", "AuditVerification", "prompt_hash", "redact"]
+__all__ = [
+    "GENESIS",
+    "AuditEntry",
+    "AuditLog",
+    "AuditProblem",
+    "AuditVerification",
+    "prompt_hash",
+    "redact",
+]
 
 GENESIS = "0" * 64
 REDACTED = "[redacted]"
@@ -49,14 +72,21 @@ class AuditEntry(BaseModel):
     hash: str
 
 
+LEDGER_KINDS = ("proposal", "decision", "refusal", "expiry", "execution_start", "execution")
+
+
 class AuditVerification(BaseModel):
-    """Result of walking the chain: ok, or the first entry that does not verify and why."""
+    """Result of verifying the chain: ok, or every problem found (`problem` and `first_bad_seq`
+    repeat the first one). `anchors` is None when the chain is not anchored."""
 
     ok: bool
     entries: int
     head: str | None
     first_bad_seq: int | None = None
     problem: str | None = None
+    problems: list[AuditProblem] = Field(default_factory=list)
+    anchors: AnchorSummary | None = None
+    proposals: int = 0
 
 
 def redact(value: Any) -> Any:
@@ -95,29 +125,61 @@ def _digest(
 
 
 class AuditLog:
-    """Append and verify audit entries in the state store."""
+    """Append and verify audit entries in the state store.
 
-    def __init__(self, store: StateStore, clock: Callable[[], datetime]) -> None:
+    `anchors` is where each entry is anchored outside the database; by default the anchor book
+    `audit:` would name for this store with the default settings (beside a SQLite state file;
+    none for PostgreSQL or an in-memory store). Pass `AnchorBook.for_store(store, config.audit,
+    environ)`, or build it with `AuditLog.configured`, to honour the configuration.
+    """
+
+    def __init__(
+        self,
+        store: StateStore,
+        clock: Callable[[], datetime],
+        anchors: AnchorBook | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
+        self.anchors = anchors if anchors is not None else AnchorBook.for_store(store)
+
+    @classmethod
+    def configured(
+        cls,
+        store: StateStore,
+        clock: Callable[[], datetime],
+        config: AuditConfig,
+        environ: Mapping[str, str],
+    ) -> AuditLog:
+        """The audit log anchored where the `audit:` config section says (the key read from
+        `environ` when `audit.key_env` is set there)."""
+        return cls(store, clock, AnchorBook.for_store(store, config, environ))
 
     def append(
         self, kind: str, actor: str, payload: Mapping[str, Any], *, run_id: str | None = None
     ) -> AuditEntry:
-        """Add one entry at the head of the chain."""
+        """Add one entry at the head of the chain, and anchor it before it commits."""
         body = _canonical(redact(payload))
         at = utc_text(self.clock())
-        with self.store.transaction() as conn:
-            last = conn.execute(
-                "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
-            ).fetchone()
-            seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-            digest = _digest(prev, seq, at, kind, actor, run_id, body)
-            conn.execute(
-                "INSERT INTO audit_log (seq, at, kind, actor, run_id, payload, prev_hash, hash)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (seq, at, kind, actor, run_id, body, prev, digest),
-            )
+        anchored: tuple[int, str] | None = None
+        try:
+            with self.store.transaction() as conn:
+                last = conn.execute(
+                    "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1"
+                ).fetchone()
+                seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+                digest = _digest(prev, seq, at, kind, actor, run_id, body)
+                conn.execute(
+                    "INSERT INTO audit_log (seq, at, kind, actor, run_id, payload, prev_hash, hash)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (seq, at, kind, actor, run_id, body, prev, digest),
+                )
+                if self.anchors is not None:
+                    anchored = (seq, digest)
+                    self.anchors.record(seq, digest, at, prev=prev if last else None)
+        except BaseException:
+            self._void(anchored, at)
+            raise
         return AuditEntry(
             seq=seq,
             at=datetime.fromisoformat(at),
@@ -128,6 +190,13 @@ class AuditLog:
             prev_hash=prev,
             hash=digest,
         )
+
+    def _void(self, anchored: tuple[int, str] | None, at: str) -> None:
+        """Cancel the anchor of an entry whose transaction failed to commit (best effort: an
+        anchor left behind makes `verify` report the entry, never hides one)."""
+        if anchored is not None and self.anchors is not None:
+            with contextlib.suppress(AnchorError, OSError):
+                self.anchors.void(anchored[0], anchored[1], at)
 
     def entries(
         self,
@@ -165,22 +234,77 @@ class AuditLog:
         ]
 
     def verify(self) -> AuditVerification:
-        """Recompute every hash and link; report the first entry that does not verify."""
-        rows = self.store.query("SELECT * FROM audit_log ORDER BY seq")
-        prev, expected_seq = GENESIS, 1
-        for r in rows:
-            problem = None
-            if r["seq"] != expected_seq:
-                problem = f"entry {expected_seq} is missing (next is {r['seq']})"
-            elif r["prev_hash"] != prev:
-                problem = f"entry {r['seq']} does not link to the entry before it"
-            elif r["hash"] != _digest(
-                prev, r["seq"], r["at"], r["kind"], r["actor"], r["run_id"], r["payload"]
-            ):
-                problem = f"entry {r['seq']} ({r['kind']}) was modified after it was written"
-            if problem:
-                return AuditVerification(
-                    ok=False, entries=len(rows), head=None, first_bad_seq=r["seq"], problem=problem
-                )
-            prev, expected_seq = r["hash"], expected_seq + 1
-        return AuditVerification(ok=True, entries=len(rows), head=prev if rows else None)
+        """Check the chain's links, its anchors and the ledger; report every problem found.
+
+        The chain's length, the anchor file's size and the ledger are read under the write lock
+        (no append is half done then), so a chain growing meanwhile is never reported as cut.
+        """
+        with self.store.transaction() as conn:
+            top = conn.execute("SELECT max(seq) FROM audit_log").fetchone()[0] or 0
+            size = self.anchors.size() if self.anchors is not None else 0
+            proposals = [
+                {"id": r["id"], "status": r["status"], "started_at": r["started_at"]}
+                for r in conn.execute("SELECT id, status, started_at FROM proposals").fetchall()
+            ]
+        rows = self.store.query("SELECT * FROM audit_log WHERE seq <= ? ORDER BY seq", (top,))
+        head, problems = _walk(rows)
+        summary = None
+        if self.anchors is not None:
+            found, summary = self._check_anchors(rows, size)
+            problems += found
+        problems += check_ledger(proposals, ledger_entries(_ledger_rows(rows)))
+        first_seq = next((p.seq for p in problems if p.seq is not None), None)
+        return AuditVerification(
+            ok=not problems,
+            entries=len(rows),
+            head=head,
+            first_bad_seq=first_seq,
+            problem=problems[0].message if problems else None,
+            problems=problems,
+            anchors=summary,
+            proposals=len(proposals),
+        )
+
+    def _check_anchors(
+        self, rows: Sequence[Any], size: int
+    ) -> tuple[list[AuditProblem], AnchorSummary | None]:
+        assert self.anchors is not None
+        try:
+            read = self.anchors.read(size)
+        except AnchorError as exc:
+            return [AuditProblem(code="bad_anchor", message=str(exc))], None
+        hashes = {int(r["seq"]): str(r["hash"]) for r in rows}
+        return check_anchors(hashes, read, self.anchors.key.describe())
+
+
+def _walk(rows: Sequence[Any]) -> tuple[str | None, list[AuditProblem]]:
+    """Recompute every hash and link: the head, or the first entry that does not verify."""
+    prev, expected_seq = GENESIS, 1
+    for r in rows:
+        problem = None
+        if r["seq"] != expected_seq:
+            problem = f"entry {expected_seq} is missing (next is {r['seq']})"
+        elif r["prev_hash"] != prev:
+            problem = f"entry {r['seq']} does not link to the entry before it"
+        elif r["hash"] != _digest(
+            prev, r["seq"], r["at"], r["kind"], r["actor"], r["run_id"], r["payload"]
+        ):
+            problem = f"entry {r['seq']} ({r['kind']}) was modified after it was written"
+        if problem:
+            return None, [AuditProblem(code="chain", message=problem, seq=r["seq"])]
+        prev, expected_seq = r["hash"], expected_seq + 1
+    return (prev if rows else None), []
+
+
+def _ledger_rows(rows: Sequence[Any]) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """(seq, kind, payload) of the entries the ledger writes, skipping unreadable payloads (the
+    chain check reports those)."""
+    for r in rows:
+        if r["kind"] not in LEDGER_KINDS:
+            continue
+        try:
+            payload = json.loads(r["payload"])
+        except ValueError:
+            continue
+        if isinstance(payload, dict):
+            yield int(r["seq"]), str(r["kind"]), payload

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 from pydantic import Field
 
@@ -10,6 +11,7 @@ from warehouse.settings import Strict, WarehouseSettings
 
 __all__ = [
     "ApprovalsConfig",
+    "AuditConfig",
     "BudgetConfig",
     "GuardrailSettings",
     "SqlLimits",
@@ -33,13 +35,53 @@ class ApprovalsConfig(Strict):
     execution_lease_minutes: float = Field(
         default=15,
         gt=0,
-        description="An execution not finished after this long is marked failed, outcome "
-        "unknown (never retried).",
+        description="An execution whose executor has not renewed its lease for this long is "
+        "taken as dead: the target is re-read and what changed recorded (never retried). A live "
+        "execution renews it every execution_heartbeat_seconds, however long it runs.",
+    )
+    execution_heartbeat_seconds: float = Field(
+        default=30,
+        gt=0,
+        le=600,
+        description="How often a running execution renews its lease (a background thread); "
+        "capped at a third of execution_lease_minutes.",
     )
     two_person: list[str] = Field(
         default_factory=lambda: ["delete_ebs_volume"],
         description="Action types that need two distinct approvers (default: delete_ebs_volume, "
         "irreversible; a list set in the config replaces the default).",
+    )
+
+    def heartbeat_interval(self) -> float:
+        """Seconds between lease renewals: `execution_heartbeat_seconds`, but never more than a
+        third of the lease, so a live execution survives a couple of slow or missed beats."""
+        return min(self.execution_heartbeat_seconds, self.execution_lease_minutes * 60 / 3)
+
+
+class AuditConfig(Strict):
+    """Where the audit chain's head is anchored, outside the state database: every entry's hash
+    is written, signed with an HMAC key that is not in the database, to an append-only file, so
+    `finops audit --verify` sees entries cut off the end, a re-hashed chain and forged appends."""
+
+    anchors_path: Path | None = Field(
+        default=None,
+        description="Append-only file of signed anchors (one JSON line per entry). Default: "
+        "audit-anchors.jsonl beside a SQLite state file; with PostgreSQL set it to a path every "
+        "replica shares, or the chain is not anchored. A relative path is taken from the SQLite "
+        "state file's folder. Put it where whoever can write the state database cannot rewrite "
+        "it (another volume or owner, `chattr +a`).",
+    )
+    key_env: str = Field(
+        default="FINOPS_AUDIT_KEY",
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="Environment variable holding the anchors' HMAC key (at least 32 "
+        "characters); when it is set, key_file is not used.",
+    )
+    key_file: Path | None = Field(
+        default=None,
+        description="File holding the HMAC key when key_env is unset; created (mode 0600, 32 "
+        "random bytes) on the first append. Default: audit.key beside the anchors file. Never "
+        "in the state database; a secret-store mount keeps it from whoever can read the home.",
     )
 
 
@@ -90,6 +132,10 @@ class GuardrailSettings(WarehouseSettings):
         description="User ids allowed to approve proposals. Empty: nobody can approve.",
     )
     approvals: ApprovalsConfig = Field(default_factory=ApprovalsConfig)
+    audit: AuditConfig = Field(
+        default_factory=AuditConfig,
+        description="Anchors of the audit chain outside the state database, and their key.",
+    )
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     sql: SqlLimits = Field(
         default_factory=SqlLimits,

@@ -4,8 +4,10 @@ The decision itself is taken in the approvals ledger (`finops approve`, a Slack 
 this graph only wakes it up. `revalidate` claims the proposal in the ledger (approved → executing,
 one winner across processes, refused when expired or when the hash changed) and re-checks policy
 and the target's current state; `execute` performs the change at most once, guarded by a second
-ledger mark so a crash mid-execution is never retried (the lease in `Ledger.fail_stale` closes
-it as failed, outcome unknown).
+ledger mark so a crash mid-execution is never retried. While the action runs, a heartbeat thread
+renews the execution's lease (`guardrails.heartbeat`), so however long it takes it is never
+declared dead; when an executor did die, `observe` re-reads its targets for `Ledger.fail_stale`,
+which records what changed.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ from typing import Any, Literal
 from langgraph.types import interrupt
 
 from agent.runtime.state import ActionState
-from guardrails.approvals import Proposal
+from guardrails.approvals import Observed, Proposal
+from guardrails.heartbeat import Heartbeat
 from guardrails.policy import policy_problem
+from tools.actions import recovery
 from tools.context import ToolContext
 from tools.registry import ToolRegistry
 
@@ -68,11 +72,12 @@ class ActionNodes:
             # another caller claimed it and is re-validating it: only the claimer goes on
             status = ledger.get(pid).status
             return {"decision": "claimed_elsewhere" if status == "executing" else status}
-        problem = policy_problem(
-            self.ctx.config, self.ctx.store, claimed, self.registry.actions, self.ctx.clock()
-        )
-        if problem is None:
-            problem = self.registry.actions[claimed.action].precheck(self.ctx, claimed)
+        with self._lease(pid):
+            problem = policy_problem(
+                self.ctx.config, self.ctx.store, claimed, self.registry.actions, self.ctx.clock()
+            )
+            if problem is None:
+                problem = self.registry.actions[claimed.action].precheck(self.ctx, claimed)
         if problem:
             ledger.finish(pid, ok=False, result={"error": f"re-validation failed: {problem}"})
             return {"decision": "failed"}
@@ -95,10 +100,25 @@ class ActionNodes:
             ledger.finish(pid, ok=True, result=outcome)
             return {"decision": "done", "outcome": outcome}
         try:
-            outcome = self.registry.actions[proposal.action].execute(self.ctx, proposal)
+            with self._lease(pid):
+                outcome = self.registry.actions[proposal.action].execute(self.ctx, proposal)
         except Exception as exc:
             outcome = {"error": f"{type(exc).__name__}: {exc}"}
             ledger.finish(pid, ok=False, result=outcome)
             return {"decision": "failed", "outcome": outcome}
         ledger.finish(pid, ok=True, result=outcome)
         return {"decision": "done", "outcome": outcome}
+
+    def _lease(self, proposal_id: str) -> Heartbeat:
+        """The heartbeat renewing this process's lease on `proposal_id` while it works on it."""
+        interval = self.ctx.config.approvals.heartbeat_interval()
+        renew = self.ctx.ledger.renew
+        return Heartbeat(lambda: renew(proposal_id), interval, name=f"lease-{proposal_id}")
+
+    def observe(self, proposal: Proposal) -> Observed | None:
+        """What a dead execution's targets show now, through its action's own read path (the
+        observer `Ledger.fail_stale` calls); None for an action type this registry does not
+        run, or that cannot re-read its targets."""
+        if proposal.action not in self.registry.actions:
+            return None
+        return recovery.observe(self.ctx, proposal)

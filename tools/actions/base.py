@@ -12,6 +12,11 @@ executes (`names`) with the permissions each needs, and implements the hooks of 
 - `execute`: the change, once; the result records what changed and how to roll it back.
 - `reverse`: the draft of the exact reverse of an executed proposal, which `rollback_action`
   proposes (`reversible` actions only).
+- `observe`: after the executor died mid-execution (its lease lapsed), what the targets show
+  now compared with the plan (`Observed`); the ledger records it instead of "outcome unknown".
+  By default an action cannot tell (None); a `TargetAction` re-reads each target through its own
+  `drift`, and an action that knows its after-state says whether the change was applied (see
+  `tools.actions.recovery`).
 
 `TargetAction` adds the proposing side of an action on a list of resources: `resolve` (what the
 tool's arguments name, without live state), `plan` (the targets with the live state the
@@ -35,7 +40,7 @@ from typing import Any, ClassVar, Generic, NamedTuple, Self, TypeVar
 
 from pydantic import BaseModel, model_validator
 
-from guardrails.approvals import Proposal, ProposalDraft
+from guardrails.approvals import Observed, Proposal, ProposalDraft
 from tools.actions.config import actions_settings
 from tools.actions.limits import blast_radius
 from tools.context import ToolContext
@@ -60,6 +65,7 @@ __all__ = [
     "registered",
     "reverse_targets",
     "reversible_names",
+    "target_name",
     "total",
     "undo",
 ]
@@ -148,6 +154,11 @@ class Action(ABC):
         """The `rollback_action` draft reversing the executed `original`."""
         raise ActionError(f"{original.action} has no reverse")
 
+    def observe(self, ctx: ToolContext, proposal: Proposal) -> Observed | None:
+        """What the targets of `proposal` show now, its executor having died mid-execution;
+        None when this action cannot re-read them (the outcome stays unknown)."""
+        return None
+
 
 class TargetAction(Action, Generic[R]):
     """An action on a list of resources: proposed from a tool's arguments, reversed from the
@@ -181,6 +192,27 @@ class TargetAction(Action, Generic[R]):
         return self.draft(
             ctx, Planned(action, targets, self.reverse_evidence(targets), original.id)
         )
+
+    def observe(self, ctx: ToolContext, proposal: Proposal) -> Observed | None:
+        """Each target re-read through `drift` (the check run right before executing): how it
+        differs from the plan. Whether a difference is this execution's doing, or whether
+        `drift` covers what the action changes, is not known here: the outcome stays unknown
+        (`applied` None), with what was found recorded."""
+        changes = []
+        for t in proposal.params.get(self.key) or []:
+            alone = proposal.model_copy(update={"params": {**proposal.params, self.key: [t]}})
+            problems = self.drift(ctx, alone)
+            same = f"{target_name(t)} shows no difference from the plan"
+            changes.append("; ".join(problems) if problems else same)
+        return Observed(applied=None, changes=changes)
+
+
+def target_name(target: Mapping[str, Any]) -> str:
+    """How a target is named in messages: its first `*_id` / `name` value."""
+    for key, value in target.items():
+        if value and (key.endswith("_id") or key == "name") and key != "finding_id":
+            return str(value)
+    return str(dict(target))
 
 
 _ACTIONS: dict[str, Action] = {}

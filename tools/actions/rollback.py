@@ -10,6 +10,11 @@ dispatches to it (`propose_rollback`); the draft is recorded with action `rollba
 Once approved, the `rollback_action` executor re-validates and executes through the registered
 action of `params.action` — the same limits, dry run, re-validation and executor as a forward
 change. Nothing here writes to a cloud.
+
+An execution whose executor died is closed by the ledger with what its targets showed when
+re-read (`tools.actions.recovery`): when the change was in fact applied, the proposal is `done`
+with the same `rollback` an execution records, so it is reversed like any other; when the outcome
+could not be told, the refusal says so instead of claiming nothing changed.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from guardrails.approvals import Proposal, ProposalDraft
+from guardrails.approvals import Observed, Proposal, ProposalDraft
 from tools.actions.base import (
     ROLLBACK,
     Action,
@@ -52,13 +57,22 @@ def propose_rollback(ctx: ToolContext, original: Proposal) -> ProposalDraft:
         )
     spec = (original.result or {}).get("rollback")
     if original.status != "done" or not isinstance(spec, dict):
-        raise ActionError(f"{original.id} is {original.status} and changed no resource")
+        raise ActionError(_nothing_to_reverse(original))
     draft = owner.reverse(ctx, original)
     if draft.action != ROLLBACK or draft.params.get("rollback_of") != original.id:
         raise ValueError(f"reverse of {action} must return a {ROLLBACK} draft")
     if draft.params.get("action") not in REGISTRY.actions:
         raise ValueError(f"reverse of {action} names unregistered action {draft.params['action']}")
     return draft
+
+
+def _nothing_to_reverse(original: Proposal) -> str:
+    """Why `original` has no recorded reverse: it changed nothing, or (its executor died) what
+    the re-read of its targets found."""
+    result = original.result or {}
+    if result.get("lease_expired") and result.get("error"):
+        return f"{original.id} is {original.status} with no change to reverse: {result['error']}"
+    return f"{original.id} is {original.status} and changed no resource"
 
 
 class Rollback(Action):
@@ -82,6 +96,10 @@ class Rollback(Action):
 
     def execute(self, ctx: ToolContext, proposal: Proposal) -> dict[str, Any]:
         return self._inner(proposal).execute(ctx, proposal)
+
+    def observe(self, ctx: ToolContext, proposal: Proposal) -> Observed | None:
+        inner = registered(effective_action(proposal))
+        return inner.observe(ctx, proposal) if inner is not None and inner is not self else None
 
 
 register(Rollback())

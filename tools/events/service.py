@@ -17,6 +17,7 @@ all come from it.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import OrderedDict
@@ -99,9 +100,8 @@ class EventService:
         self.store = store
         self.clock = clock
         self.pricer = Pricer(prices or load_price_table())
-        self.flagbook = FlagBook(
-            store, AuditLog(store, clock), config, self.rules, proposer, on_flag
-        )
+        audit = AuditLog.configured(store, clock, config.audit, os.environ)
+        self.flagbook = FlagBook(store, audit, config, self.rules, proposer, on_flag)
         self.detector = Detector(
             timedelta(minutes=self.rules.window_minutes),
             timedelta(minutes=self.rules.task_idle_minutes),

@@ -24,6 +24,7 @@ have recorded its number and name): add the next number.
 | 13 | scheduler_runs | `agent.serve.scheduler` |
 | 14 | ticket_tracked.tracked_at | `tools.tickets.links` |
 | 15 | model_call_reservations | `guardrails.budget` (a call's worst case, held until settled) |
+| 16 | proposals.executor, proposals.heartbeat_at | `guardrails.approvals` (an execution's lease) |
 
 LangGraph's checkpoint tables live in the same database but are LangGraph's own (created by its
 checkpointer's `setup()`), not part of this list.
@@ -425,6 +426,17 @@ STATE_MIGRATIONS: tuple[StateMigration, ...] = (
             worst_usd TEXT NOT NULL
         );
         CREATE INDEX model_call_reservations_at ON model_call_reservations (at, expires_at);
+        """,
+    ),
+    StateMigration(
+        16,
+        "execution heartbeats",
+        # Who runs an execution (host:pid) and when it last renewed its lease: a live
+        # execution is never taken as dead however long it runs; one that stopped renewing is.
+        # Rows from before this migration have neither and fall back to started_at.
+        """
+        ALTER TABLE proposals ADD COLUMN executor TEXT;
+        ALTER TABLE proposals ADD COLUMN heartbeat_at TEXT;
         """,
     ),
 )
