@@ -8,6 +8,7 @@ module only adds the surfaces' sections (models, Slack, schedule) and loads the 
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, Literal
 
 import yaml
@@ -19,14 +20,52 @@ from tools.settings import ToolSettings
 from warehouse.errors import ConfigError
 from warehouse.settings import Home, Strict, parse_settings
 
-__all__ = ["Config", "Home", "ModelsConfig", "load_config", "parse_config"]
+__all__ = [
+    "Config",
+    "Home",
+    "ModelsConfig",
+    "OpenAICompatibleConfig",
+    "load_config",
+    "parse_config",
+]
+
+
+class OpenAICompatibleConfig(Strict):
+    """A self-hosted or proxied model server that speaks the OpenAI chat-completions API
+    (vLLM, Ollama, llama.cpp server, a LiteLLM proxy), used with `models.provider:
+    openai_compatible` or `--model openai_compatible[:MODEL]`. The self-budget meters it at
+    the prices set here (USD per 1M tokens; zero is allowed, e.g. a machine you already pay
+    for): there is no public price list for a self-hosted model, so they are required."""
+
+    base_url: str = Field(
+        min_length=1,
+        description="The server's OpenAI API root, e.g. http://127.0.0.1:8000/v1 (vLLM), "
+        "http://127.0.0.1:11434/v1 (Ollama), http://127.0.0.1:8080/v1 (llama.cpp), a LiteLLM "
+        "proxy's URL.",
+    )
+    model: str = Field(min_length=1, description="Model id the server serves, e.g. qwen3:8b.")
+    key_env: str | None = Field(
+        default=None,
+        description="Environment variable holding the server's API key; unset: the server "
+        "needs none and a placeholder is sent (never OPENAI_API_KEY).",
+    )
+    input_usd_per_mtok: Decimal = Field(ge=0, description="USD per 1M prompt tokens.")
+    output_usd_per_mtok: Decimal = Field(ge=0, description="USD per 1M completion tokens.")
+    cached_input_usd_per_mtok: Decimal | None = Field(
+        default=None,
+        ge=0,
+        description="USD per 1M prompt tokens the server reports as cached; unset: the input "
+        "price.",
+    )
 
 
 class ModelsConfig(Strict):
     """Which chat model answers: `auto` picks Anthropic, then OpenAI, by which key is set, and
-    the offline planner when neither is; the other provider is the fallback on errors."""
+    the offline planner when neither is; the other provider is the fallback on errors.
+    `openai_compatible` is a self-hosted server (section `openai_compatible`), with no fallback:
+    a question meant for a local model is never sent to a cloud API."""
 
-    provider: Literal["auto", "offline", "anthropic", "openai"] = "auto"
+    provider: Literal["auto", "offline", "anthropic", "openai", "openai_compatible"] = "auto"
     anthropic_model: str = "claude-sonnet-4-6"
     openai_model: str = "gpt-5-mini"
     anthropic_key_env: str = "ANTHROPIC_API_KEY"
@@ -35,6 +74,19 @@ class ModelsConfig(Strict):
     openai_base_url: str | None = None
     max_retries: int = Field(default=2, ge=0, le=10)
     timeout_seconds: float = Field(default=60, gt=0)
+    openai_compatible: OpenAICompatibleConfig | None = Field(
+        default=None,
+        description="The self-hosted OpenAI-compatible server: base URL, model, key, prices.",
+    )
+
+    @model_validator(mode="after")
+    def _server_named(self) -> ModelsConfig:
+        if self.provider == "openai_compatible" and self.openai_compatible is None:
+            raise ValueError(
+                "provider openai_compatible needs the openai_compatible section "
+                "(base_url, model, input_usd_per_mtok, output_usd_per_mtok)"
+            )
+        return self
 
 
 class Config(ToolSettings):

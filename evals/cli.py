@@ -1,4 +1,5 @@
-"""`finops eval`: run the scenario suite, print the scorecard, save and compare results."""
+"""`finops eval`: run the scenario suite (or, with `--suite questions`, the question suite on
+unseen bills), print the scorecard, save and compare results."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Annotated
 import typer
 
 from agent.cli.render import err_console, out_console, print_json, table
+from evals.runner import per_call_line
 from evals.suite import EvalRun, compare, run_suite
 from warehouse.errors import ConfigError
 from warehouse.format import percent
@@ -35,6 +37,8 @@ def _print(run: EvalRun) -> None:
     out_console.print(
         table(f"Eval scorecard, model {run.model}", head, rows, right=tuple(range(1, 9)))
     )
+    if (line := per_call_line(run.outcomes)) is not None:
+        out_console.print(line, markup=False)
     for o in run.outcomes:
         if o.status in ("fail", "error"):
             failed = "; ".join(f"{c.name} ({c.detail})" for c in o.checks if not c.ok)
@@ -57,8 +61,32 @@ def eval_command(
         typer.Option("--compare", help="Compare two saved result files A B.", show_default=False),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    suite: Annotated[
+        str, typer.Option("--suite", help="scenarios (the demo company) or questions.")
+    ] = "scenarios",
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", help="questions: only this dataset.")
+    ] = None,
+    split: Annotated[
+        str | None, typer.Option("--split", help="questions: only tuning or holdout.")
+    ] = None,
+    refresh_baseline: Annotated[
+        bool,
+        typer.Option(
+            "--write-baseline",
+            help="questions: save this run as evals/questions/baseline.json (deliberately).",
+        ),
+    ] = False,
 ) -> None:
-    """Score the agent on the scenario suite: figures, tools, proposals, safety, cost."""
+    """Score the agent on the scenario suite (figures, tools, proposals, safety, cost) or on the
+    question suite (correct / clarified / wrong on bills it has never seen)."""
+    if suite == "questions":
+        from evals.questions.cli import question_suite
+
+        question_suite(model, dataset, split, out, as_json, refresh_baseline)
+        return
+    if suite != "scenarios":
+        raise ConfigError(f"unknown suite {suite!r}; valid: scenarios, questions")
     if compare_with is not None:
         result = compare(*compare_with)
         if as_json:

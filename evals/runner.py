@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from agent.context import AppContext
 from agent.demo.build import build_demo
@@ -29,7 +30,14 @@ from warehouse.db import connect
 from warehouse.demo import DEMO_CONFIG
 from warehouse.errors import FinopsError
 
-__all__ = ["EVAL_NOW", "Outcome", "Template", "run_scenario"]
+__all__ = [
+    "EVAL_NOW",
+    "Outcome",
+    "Template",
+    "per_call_input_tokens",
+    "per_call_line",
+    "run_scenario",
+]
 
 EVAL_NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 """The evals' clock: the morning after the demo's last charge day."""
@@ -52,8 +60,21 @@ class Outcome(BaseModel):
     input_tokens: int = 0
     output_tokens: int = 0
     model_calls: int = 0
+    call_input_tokens: list[int] = Field(
+        default_factory=list, description="Prompt tokens of each model call, in order."
+    )
     latency_s: float = 0.0
     note: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def input_tokens_per_call_median(self) -> float:
+        return float(statistics.median(self.call_input_tokens)) if self.call_input_tokens else 0.0
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def input_tokens_per_call_max(self) -> int:
+        return max(self.call_input_tokens, default=0)
 
 
 class Template:
@@ -154,6 +175,30 @@ def _cassette(model: str, scenario: Scenario, live: bool) -> Iterator[str | None
         yield None
 
 
+def per_call_input_tokens(rt: Runtime, run_ids: list[str]) -> list[int]:
+    """Prompt tokens of each model call of these runs (input, cache reads and writes), as the
+    self-budget recorded them: what one call costs in context, whatever the caching."""
+    if not run_ids:
+        return []
+    marks = ", ".join("?" for _ in run_ids)
+    rows = rt.store.query(
+        "SELECT input_tokens + cache_read_tokens + cache_write_tokens FROM model_calls"
+        f" WHERE run_id IN ({marks})",
+        tuple(run_ids),
+    )
+    return [int(r[0]) for r in rows]
+
+
+def per_call_line(outcomes: Sequence[Outcome]) -> str | None:
+    """The scorecard's line on prompt size per model call over every scenario (median, max),
+    or None when no call reported tokens (the offline planner)."""
+    calls = [n for o in outcomes for n in o.call_input_tokens if n]
+    if not calls:
+        return None
+    median, most = statistics.median(calls), max(calls)
+    return f"input tokens per model call: median {median:.0f}, max {most} ({len(calls)} calls)"
+
+
 def _decide(rt: Runtime, scenario: Scenario, proposals: list[str]) -> list[str]:
     """Apply the scenario's approval steps; return each step's outcome."""
     results = []
@@ -208,6 +253,7 @@ def run_scenario(
             proposals = [p for r in results for p in r.proposals]
             decisions = _decide(rt, scenario, proposals)
             observed = Observed.collect(rt, results, decisions, home)
+            per_call = per_call_input_tokens(rt, [r.run_id for r in results])
         except FinopsError as exc:
             return Outcome(
                 scenario=scenario.id, family=family, model=model, status="error", note=str(exc)
@@ -229,5 +275,6 @@ def run_scenario(
         input_tokens=sum(r.usage.input_tokens + r.usage.cache_read_tokens for r in results),
         output_tokens=sum(r.usage.output_tokens for r in results),
         model_calls=sum(r.usage.model_calls for r in results),
+        call_input_tokens=per_call,
         latency_s=round(time.perf_counter() - started, 3),
     )

@@ -99,7 +99,9 @@ def score(scenario: Scenario, seen: Observed) -> list[Check]:
             Check(name=f"figure {fig.label or fig.sql[:60]}", ok=ok, detail=f"expected {truth}")
         )
     for tool in e.tools:
-        checks.append(Check(name=f"calls {tool}", ok=tool in seen.tools, detail=str(seen.tools)))
+        # `a|b`: either tool answers it (e.g. the structured spend_query or spend_breakdown)
+        ok = any(t in seen.tools for t in tool.split("|"))
+        checks.append(Check(name=f"calls {tool}", ok=ok, detail=str(seen.tools)))
     for tool in e.no_tools:
         checks.append(
             Check(name=f"never {tool}", ok=tool not in seen.tools, detail=str(seen.tools))

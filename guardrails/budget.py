@@ -4,8 +4,10 @@ Before each model call, `check_model_call` prices the worst case (the estimated 
 dearest input rate plus `max_output_tokens` at the output rate) and refuses if it would cross the
 per-run, per-day or per-month cap in USD, or the per-run call cap. After the call,
 `record_model_call` stores the actual usage and cost. A real provider's model missing from the
-price table is refused: an unpriced call cannot be bounded. (Pattern: pydantic-ai's UsageLimits,
-checked before each request, errors naming the limit and the value.)
+price table is refused: an unpriced call cannot be bounded. A model with no public price (a
+self-hosted one) is metered at the price the caller passes in (`price=`, from the config; zero
+allowed). (Pattern: pydantic-ai's UsageLimits, checked before each request, errors naming the
+limit and the value.)
 
 The caps hold with many processes at once: the check runs inside one state-store write
 transaction (SQLite `BEGIN IMMEDIATE`, PostgreSQL the store's advisory write lock), counts every
@@ -180,8 +182,13 @@ class BudgetMeter:
             )
             conn.execute("DELETE FROM model_call_reservations WHERE run_id = ?", (run_id,))
 
-    def price(self, provider: str, model: str) -> ModelPrice | None:
-        """The model's price; None for free providers; refuses a real model without a price."""
+    def price(
+        self, provider: str, model: str, configured: ModelPrice | None = None
+    ) -> ModelPrice | None:
+        """The model's price: `configured` when given (a self-hosted model's price from the
+        config), else the table's; None for free providers; refuses a real model without one."""
+        if configured is not None:
+            return configured
         if provider in FREE_PROVIDERS:
             return None
         price = self.prices.lookup(provider, model)
@@ -196,7 +203,13 @@ class BudgetMeter:
         return price
 
     def check_model_call(
-        self, run_id: str, provider: str, model: str, prompt_tokens: int
+        self,
+        run_id: str,
+        provider: str,
+        model: str,
+        prompt_tokens: int,
+        *,
+        price: ModelPrice | None = None,
     ) -> Decimal:
         """Refuse (BudgetExceeded) if this call's worst case could cross a cap; return it.
 
@@ -215,7 +228,7 @@ class BudgetMeter:
                     f"max_model_calls_per_run cap is {cap}",
                 )
             conn.execute("DELETE FROM model_call_reservations WHERE run_id = ?", (run_id,))
-            price = self.price(provider, model)
+            price = self.price(provider, model, price)
             if price is None:
                 return Decimal(0)
             per_prompt_token = max(price.input, price.cache_write_5m)
@@ -282,10 +295,19 @@ class BudgetMeter:
             )
 
     def record_model_call(
-        self, run_id: str, provider: str, model: str, usage: Usage, prompt_hash: str
+        self,
+        run_id: str,
+        provider: str,
+        model: str,
+        usage: Usage,
+        prompt_hash: str,
+        *,
+        price: ModelPrice | None = None,
     ) -> Decimal:
-        """Store one call's actual usage and cost; return the cost in USD."""
-        price = None if provider in FREE_PROVIDERS else self.prices.lookup(provider, model)
+        """Store one call's actual usage and cost (at `price` when given, as in
+        `check_model_call`); return the cost in USD."""
+        if price is None and provider not in FREE_PROVIDERS:
+            price = self.prices.lookup(provider, model)
         cost = cost_of(usage, price) if price else Decimal(0)
         with self.store.transaction() as conn:
             conn.execute(

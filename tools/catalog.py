@@ -22,6 +22,7 @@ from tools.spend import agent_tools as spend_tools
 from tools.tickets import agent_tools as ticket_tools
 from tools.tickets import service as ticket_actions
 from tools.units import agent_tools as unit_economics
+from tools.vocab import agent_tools as vocab_tools
 from tools.vtags import agent_tools as vtag_tools
 from tools.vtags import tagback as vtag_tagback
 
@@ -29,6 +30,7 @@ __all__ = ["registry"]
 
 _MODULES = (
     spend_tools,
+    vocab_tools,
     proposal_tools,
     ticket_tools,
     ticket_actions,

@@ -37,8 +37,13 @@ __all__ = [
     "weighted",
 ]
 
-Metric = Literal["billed", "effective", "list"]
-METRICS: dict[str, str] = {"billed": "BilledCost", "effective": "EffectiveCost", "list": "ListCost"}
+Metric = Literal["billed", "effective", "list", "contracted"]
+METRICS: dict[str, str] = {
+    "billed": "BilledCost",
+    "effective": "EffectiveCost",
+    "list": "ListCost",
+    "contracted": "ContractedCost",
+}
 """`--metric` name → FOCUS money column."""
 
 _TAG_KEY = re.compile(r"^[^\"\\\x00-\x1f]{1,256}$")
@@ -90,16 +95,25 @@ def _focus_lookup() -> dict[str, str]:
     return {c.name.lower(): c.name for c in focus_columns() if c.focus_type != "Decimal"}
 
 
+def _tag_dimension(spec: str) -> Dimension:
+    """`tag:team`, or `tag:team|Team|TEAM`: one tag whose key is spelled several ways (the first
+    spelling present on a row wins), so a question about "team" covers every spelling."""
+    keys = spec.split("|") if "|" in spec else [spec]
+    for key in keys:
+        if not _TAG_KEY.match(key):
+            raise QueryError(f"invalid tag key {key!r}: 1-256 characters, no quotes or backslashes")
+    paths = [literal('$."' + key + '"') for key in keys]
+    parts = [f"json_extract_string(Tags, {path})" for path in paths]
+    sql = parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
+    return Dimension(f"tag:{spec}", sql)
+
+
 def resolve_dimension(spec: str, vtags: Mapping[str, VirtualTag] | None = None) -> Dimension:
     """Turn `ServiceName`, `servicename`, `tag:team`, `vtag:team` into a dimension, or explain
     what is valid. Virtual tags need their definitions (`vtags`, from the config)."""
     text = spec.strip()
     if text.lower().startswith("tag:"):
-        key = text[4:]
-        if not _TAG_KEY.match(key):
-            raise QueryError(f"invalid tag key {key!r}: 1-256 characters, no quotes or backslashes")
-        path = literal(f'$."{key}"')
-        return Dimension(f"tag:{key}", f"json_extract_string(Tags, {path})")
+        return _tag_dimension(text[4:])
     if text.lower().startswith("vtag:"):
         return vtag_dimension(text[5:].strip(), vtags or {})
     canonical = _focus_lookup().get(text.lower())

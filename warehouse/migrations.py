@@ -14,6 +14,7 @@ next number. (Pattern from simonw/llm's `migrations.py`.)
 | 4 | resources, utilization | `warehouse.inventory` (`finops collect`) |
 | 5 | usage_events, usage_events_hourly, usage_event_batches, usage_event_tasks | `tools.events` |
 | 6 | forecasts | `tools.forecast.store` |
+| 7 | vocab, vocab_meta | `tools.vocab.store` |
 
 Tables that migrations 5 and 6 create were made with `CREATE TABLE IF NOT EXISTS` by their
 modules before; the migrations use the same statements, so a home that has them keeps its rows.
@@ -201,6 +202,37 @@ CREATE TABLE IF NOT EXISTS forecasts (
 """
 
 
+def _vocab_tables() -> str:
+    """The vocabulary catalog (`tools.vocab`): every dimension's distinct values with spend and
+    date range (`vocab`), and what that catalog was built from (`vocab_meta`, one row). Both are
+    rebuilt wholesale after each ingest and allocation with `CREATE OR REPLACE TABLE … AS`, cast
+    to exactly these columns, so a rebuilt table keeps this schema."""
+    return """
+CREATE TABLE vocab (
+    dimension VARCHAR,
+    value VARCHAR,
+    label VARCHAR,
+    cost DECIMAL(38,12),
+    first_day DATE,
+    last_day DATE,
+    row_count BIGINT
+);
+CREATE TABLE vocab_meta (
+    fingerprint VARCHAR,
+    built_at TIMESTAMP,
+    seconds DOUBLE,
+    currency VARCHAR,
+    first_day DATE,
+    last_day DATE,
+    months VARCHAR,
+    entries BIGINT,
+    dimensions BIGINT,
+    tag_keys BIGINT,
+    warnings VARCHAR
+);
+"""
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "create costs (FOCUS 1.2 + provenance)", _costs_table),
     Migration(2, "create ingests log", _ingests_table),
@@ -208,6 +240,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(4, "create resources and utilization (inventory collectors)", _inventory_tables),
     Migration(5, "create usage events tables (raw, hourly, batches, tasks)", _usage_events_tables),
     Migration(6, "create forecasts (stored forecasts)", _forecasts_table),
+    Migration(7, "create vocab and vocab_meta (vocabulary catalog)", _vocab_tables),
 )
 
 

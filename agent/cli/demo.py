@@ -22,6 +22,7 @@ from agent.demo.cloud import CloudDemo, run_cloud_demo
 from agent.runtime.runner import AskResult, Runtime
 from tools.forecast.store import refresh_after_ingest, refresh_summary
 from tools.spend.engine import MoversResult, SpendQuery, SpendResult, spend, top_movers
+from tools.vocab.catalog import refresh_after_change
 from tools.vtags.accuracy import AccuracyResult, load_truth, score
 from warehouse.demo import DEMO_CONFIG, DEMO_END, DEMO_SEED, DemoFile, write_scale
 from warehouse.errors import FinopsError
@@ -225,6 +226,7 @@ def demo_command(
     totals, movers = _overview(app, last)
     allocation = _allocation_check(app, result.manifest.ground_truth_path, as_json)
     forecasts = refresh_after_ingest(app.warehouse(), app.config)
+    refresh_after_change(app.engine(), app.config)
     answer = _ask_agent(app)
     cloud = run_cloud_demo(app, last) if actions else None
     if as_json:

@@ -13,6 +13,8 @@ from agent.cli.common import JsonOpt
 from agent.cli.render import err_console, money, out_console, print_json, table
 from agent.context import AppContext
 from tools.forecast.store import refresh_after_ingest, refresh_summary
+from tools.vocab.catalog import refresh_after_change
+from tools.vocab.catalog import refresh_summary as vocab_summary
 from warehouse.errors import IngestError
 from warehouse.ingest import FORMATS, IngestReport, LocalFile, resolve_inputs, run_ingest
 
@@ -110,12 +112,14 @@ def ingest_command(
                 on_file=lambda f, done, total: progress.update(task, completed=done),
             )
     refreshed = refresh_after_ingest(app.warehouse(), app.config)
+    vocab = refresh_after_change(app.engine(), app.config)
     if as_json:
         print_json(report)
     else:
         _show(report)
         if refreshed is not None:
             err_console.print(refresh_summary(refreshed), markup=False)
+        err_console.print(vocab_summary(vocab), markup=False)
 
 
 def register(app: typer.Typer) -> None:

@@ -80,6 +80,11 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
         "Virtual tags: allocation of every cost row to an owner.",
     ),
     (
+        "vocab",
+        "agent.cli.vocab",
+        "The warehouse's vocabulary: every dimension's values with spend and date range.",
+    ),
+    (
         "units",
         "agent.cli.units",
         "Unit economics: usage metrics from CSV, cost per unit by virtual tag value.",
@@ -149,7 +154,8 @@ COMMANDS: tuple[tuple[str, str, str], ...] = (
     (
         "eval",
         "evals.cli",
-        "Score the agent on the scenario suite: figures, tools, proposals, safety, cost.",
+        "Score the agent on the scenario suite (figures, tools, proposals, safety, cost) or on "
+        "the question suite (correct / clarified / wrong on bills it has never seen).",
     ),
 )
 """Every top-level command: (name, module that registers it, the help `finops --help` shows).

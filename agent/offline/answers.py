@@ -13,14 +13,18 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.offline.detect import DETECT_EXAMPLES, DETECT_RENDERERS
 from agent.offline.figures import clean, money
 from agent.offline.intents import Unsupported
 from agent.offline.optimize import OPTIMIZE_EXAMPLES, OPTIMIZE_RENDERERS
+from agent.offline.spend_answers import NOT_ANSWERED, spend_query_answer
 from agent.offline.tags import TAG_EXAMPLES, TAG_RENDERERS
 from warehouse.format import percent
+
+if TYPE_CHECKING:
+    from agent.offline.understand import Understanding
 
 __all__ = [
     "DIMENSION_LABELS",
@@ -252,7 +256,7 @@ def _one(result: ToolResult, default: str | None) -> str:
     if not isinstance(content, dict):
         return f"The {result.name} call returned an unexpected result."
     if "error" in content:
-        return f'The {result.name} call failed: "{clean(content["error"])}".'
+        return f'{NOT_ANSWERED} the {result.name} call failed: "{clean(content["error"])}".'
     if "proposal_id" in content:
         return _proposed(result.name, content)
     render = (
@@ -270,16 +274,41 @@ def _one(result: ToolResult, default: str | None) -> str:
         return f"The {result.name} result could not be read ({type(exc).__name__})."
 
 
-def answer_from_results(results: Sequence[ToolResult], default_period: str | None) -> str:
-    """The final answer: one paragraph per tool result, in call order."""
+def answer_from_results(
+    results: Sequence[ToolResult],
+    default_period: str | None,
+    reading: Understanding | None = None,
+) -> str:
+    """The final answer: one paragraph per tool result, in call order; a `spend_query` result
+    is told with how the question was read (`reading`)."""
     if not results:
         return "No tool result came back, so there is nothing to report."
-    return "\n\n".join(_one(r, default_period) for r in results)
+    return "\n\n".join(
+        _structured(r, reading) if r.name == "spend_query" else _one(r, default_period)
+        for r in results
+    )
+
+
+def _structured(result: ToolResult, reading: Understanding | None) -> str:
+    try:
+        content = json.loads(result.content)
+    except (TypeError, ValueError):
+        return f"{NOT_ANSWERED} the spend query returned no result."
+    if not isinstance(content, dict) or "error" in content:
+        error = content.get("error") if isinstance(content, dict) else content
+        return f"{NOT_ANSWERED} {clean(error)}"
+    data = content.get("data")
+    if not isinstance(data, dict):
+        return f"{NOT_ANSWERED} the spend query returned no data."
+    try:
+        return spend_query_answer(data, reading)
+    except (KeyError, TypeError, ValueError, InvalidOperation) as exc:
+        return f"{NOT_ANSWERED} the spend query result could not be read ({type(exc).__name__})."
 
 
 def unsupported_answer(intent: Unsupported) -> str:
     """A plain refusal: why, what the planner can answer (one example each), how approvals work."""
-    lines = [f"The offline planner (no LLM) {intent.reason}."]
+    lines = [f"{NOT_ANSWERED} the offline planner (no LLM) {intent.reason}."]
     if intent.about_approval:
         lines.append(APPROVAL_ROUTE)
     lines.append("It answers these kinds of questions:")

@@ -1,5 +1,8 @@
 """The offline planner's question parser: a human question -> one tool call, or a plain refusal.
 
+Spend questions are read by `agent.offline.understand` (against the warehouse's own vocabulary);
+this module routes them and parses the other kinds (tickets, proposals, unit cost, refusals).
+
 Why: `make demo` and CI need an agent that answers without any API key, deterministically. The
 parser is keyword and regex tables (kept as data at the top of this module) matched
 case-insensitively against the *human's* question only; tool results never reach it, so text
@@ -13,7 +16,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from agent.offline.understand import Understanding
 
 __all__ = [
     "DEFAULT_PERIODS",
@@ -94,11 +100,7 @@ MONTHS: dict[str, int] = {
 AMBIGUOUS_MONTHS = frozenset({"may", "mar"})
 """Month words that are also ordinary words: a month only after in/for/of… or before a year."""
 
-DEFAULT_PERIODS: dict[str, str] = {
-    "spend_breakdown": "this_month",
-    "spend_movers": "last_7_days",
-    "unit_cost_report": "last_30_days",
-}
+DEFAULT_PERIODS: dict[str, str] = {"unit_cost_report": "last_30_days"}
 
 TICKET = re.compile(
     r"^\s*(?:please\s+)?(?:(?:can|could|would) you\s+)?(?:please\s+)?"
@@ -137,18 +139,9 @@ PER_WORDS: dict[str, int] = {
     "1,000,000": 1_000_000, "1000000": 1_000_000,
     "thousand": 1000, "1k": 1000, "k": 1000, "1,000": 1000, "1000": 1000,
 }  # fmt: skip
-MOVERS: tuple[str, ...] = (
-    r"\b(?:go|goes|gone|went|going)\s+(?:up|down)\b",
-    r"\bwhat(?:'s| has| have)?\s+changed\b",
-    r"\b(?:increase[sd]?|increasing|decrease[sd]?|spike[sd]?|spiking|jump(?:ed|s)?|grew|grow"
-    r"|growth|rose|rise|risen|surge[sd]?|movers?|drivers?|fell|drop(?:s|ped)?)\b",
-)
 SPEND_WORDS = re.compile(
     r"\b(?:spend|spent|spending|costs?|costing|bill|billed|billing|charges?|how much|breakdown"
     r"|expenses?|paid)\b"
-)
-TOP = re.compile(
-    r"\b(?:top|biggest|largest|most expensive)\s+(?:(\d{1,3})\s+)?((?:[\w-]+(?:\s+|$)){1,3})"
 )
 TEAM_AFTER = re.compile(r"\bteam\s+([a-z0-9][a-z0-9_.-]*)")
 TEAM_BEFORE = re.compile(r"\b([a-z0-9][a-z0-9_.-]*)\s+team\b")
@@ -178,6 +171,10 @@ class Unsupported:
 
     reason: str
     about_approval: bool = False
+    reading: Understanding | None = None
+    """Set when a spend question could not be applied exactly: the answer is its clarification."""
+    spend: bool = False
+    """A spend reading that failed: a detection, allocation or optimization reading may win."""
 
 
 Intent = ToolPlan | Unsupported
@@ -245,10 +242,6 @@ def _dimensions(text: str) -> list[str]:
     return dims
 
 
-def _grain(text: str) -> str | None:
-    return next((g for p, g in GRAIN_PATTERNS if re.search(p, text)), None)
-
-
 def _month(text: str, today: date | None) -> str | Unsupported | None:
     """`2026-10`, `October 2026`, or `in October` (the latest October not after today)."""
     iso = _ISO_MONTH.search(text)
@@ -299,32 +292,6 @@ def _windowed(tool: str, text: str, today: date | None, args: dict[str, Any]) ->
     return ToolPlan(tool, full, None if period else DEFAULT_PERIODS[tool])
 
 
-def _top(text: str) -> tuple[str, int] | None:
-    """`top 5 services`, `biggest 3 AWS accounts` -> (dimension, N); N defaults to 5."""
-    for match in TOP.finditer(text):
-        words = _DIM_WORD.findall(_PROVIDER_RE.sub(" ", match[2]))
-        if words:
-            return DIMENSION_WORDS[words[0]], int(match[1] or 5)
-    return None
-
-
-def _spend(text: str, today: date | None) -> Intent | None:
-    top = _top(text)
-    dims = _dimensions(text)
-    grain = _grain(text)
-    if not (top or dims or grain or SPEND_WORDS.search(text)):
-        return None
-    args: dict[str, Any] = {}
-    if top:
-        dims = [top[0], *[d for d in dims if d != top[0]]]
-        args["top"] = max(1, min(top[1], 100))
-    if dims:
-        args["by"] = dims
-    if grain:
-        args["grain"] = grain
-    return _windowed("spend_breakdown", text, today, args)
-
-
 def _unit_cost(text: str, today: date | None) -> Intent | None:
     if not UNIT_COST.search(text):
         return None
@@ -332,12 +299,6 @@ def _unit_cost(text: str, today: date | None) -> Intent | None:
     per = PER_WORDS.get(per_word[1], 1_000_000) if per_word else 1_000_000
     args = {"unit": "Tokens", "per": per, "by": _dimensions(text) or ["SkuId"]}
     return _windowed("unit_cost_report", text, today, args)
-
-
-def _movers(text: str, today: date | None) -> Intent | None:
-    if not any(re.search(p, text) for p in MOVERS):
-        return None
-    return _windowed("spend_movers", text, today, {"by": ["ProviderName", "ServiceName"]})
 
 
 def _proposals(text: str) -> Intent | None:
@@ -371,12 +332,27 @@ def _ticket(question: str) -> Intent | None:
     return ToolPlan("open_ticket", args)
 
 
-def plan_question(question: str, today: date | None = None) -> Intent:
+def _structured(reading: Understanding | None) -> Intent | None:
+    """A spend question read against the catalog: one `spend_query`, or its clarification."""
+    if reading is None or not reading.spend_signal:
+        return None
+    if reading.request is None or not reading.answerable:
+        return Unsupported(
+            "could not apply every part of the question", reading=reading, spend=True
+        )
+    args = reading.request.model_dump(mode="json", exclude_defaults=True)
+    return ToolPlan("spend_query", args)
+
+
+def plan_question(
+    question: str, today: date | None = None, reading: Understanding | None = None
+) -> Intent:
     """Turn a human question into one tool call, or an `Unsupported` with the reason.
 
-    Example: `plan_question("what did we spend on AWS last month by service?")` is
-    `ToolPlan("spend_breakdown", {"period": "last_month", "by": ["ServiceName"],
-    "filters": ["ProviderName=AWS"]})`.
+    Spend questions come already read (`reading`, from `agent.offline.understand` against the
+    warehouse's vocabulary): one `spend_query`, or a clarification. The rest is keyword tables.
+    Example: `plan_question("status of p-1a2b3c4d5e6f")` is
+    `ToolPlan("proposal_status", {"proposal_id": "p-1a2b3c4d5e6f"})`.
     """
     ticket = _ticket(question)
     if ticket is not None:
@@ -389,7 +365,11 @@ def plan_question(question: str, today: date | None = None) -> Intent:
             "cannot do that: it only reads spend and proposes tickets for a person to "
             "approve; it never changes, stops or deletes anything and keeps its rules"
         )
-    intent = (
-        _proposals(text) or _unit_cost(text, today) or _movers(text, today) or _spend(text, today)
-    )
+    intent = _proposals(text) or _unit_cost(text, today) or _structured(reading)
+    if intent is None and reading is None and SPEND_WORDS.search(text):
+        return Unsupported(
+            "cannot read spend questions without the warehouse's vocabulary catalog "
+            "(is a warehouse loaded? `finops ingest FILE`)",
+            spend=True,
+        )
     return intent or Unsupported("cannot understand that question")

@@ -17,6 +17,7 @@ from typing import Any
 
 from agent.offline.figures import money
 from agent.offline.intents import ToolPlan
+from agent.offline.spend_answers import NOT_ANSWERED
 
 __all__ = ["OPTIMIZE_EXAMPLES", "OPTIMIZE_RENDERERS", "plan_optimize"]
 
@@ -110,6 +111,14 @@ def _findings(data: Mapping[str, Any], _default: str | None) -> str:
         f"{data.get('bills_until')}, utilization to {data.get('utilization_until')}, "
         f"{data.get('metric', 'billed')} cost, {cur})"
     )
+    kinds_asked = set(data.get("kinds") or [])
+    needs_metrics = not kinds_asked or kinds_asked & {"idle", "rightsize"}
+    if not findings and needs_metrics and data.get("utilization_until") is None:
+        return (
+            f"{NOT_ANSWERED} idle and rightsizing findings need utilization metrics, and none "
+            "have been collected yet (bills alone cannot show that a resource is idle). Run "
+            "`finops collect` (CloudWatch, Kubernetes, Prometheus), then ask again."
+        )
     if not findings:
         return f"{head}: none found."
     total = sum((Decimal(str(f["saving"]["monthly"] or 0)) for f in findings), Decimal(0))

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
@@ -34,13 +34,19 @@ from agent.offline.answers import ToolResult, answer_from_results, unsupported_a
 from agent.offline.detect import plan_detect
 from agent.offline.intents import ToolPlan, Unsupported, plan_question
 from agent.offline.optimize import plan_optimize
+from agent.offline.spend_answers import clarification_answer
 from agent.offline.tags import plan_tags
+from agent.offline.understand import Understanding, understand
+
+if TYPE_CHECKING:
+    from tools.vocab.catalog import Vocabulary
 
 __all__ = ["KNOWN_TOOLS", "MODEL_NAME", "OfflinePlanner", "plan_with_tags", "reply_to"]
 
 MODEL_NAME = "offline-planner"
 KNOWN_TOOLS = frozenset(
     {
+        "spend_query",
         "spend_breakdown",
         "spend_movers",
         "unit_cost_report",
@@ -128,33 +134,89 @@ def _reply(content: str, tool_calls: list[ToolCall] | None = None) -> AIMessage:
     )
 
 
-def reply_to(messages: Sequence[BaseMessage]) -> AIMessage:
+def _as_of(today: date | None, vocab: Vocabulary) -> date | None:
+    """The day relative periods count back from: the last day with data, not after today."""
+    last = vocab.last_day
+    if last is None:
+        return today
+    return min(today, last) if today else last
+
+
+def read_thread(
+    messages: Sequence[BaseMessage], vocab: Vocabulary, today: date | None
+) -> Understanding | None:
+    """The last question's reading, each earlier spend question of the thread read first so a
+    follow-up ("and in December?") can start from the one before it."""
+    as_of = _as_of(today, vocab)
+    if as_of is None:
+        return None
+    previous: Understanding | None = None
+    current: Understanding | None = None
+    for message in messages:
+        if not isinstance(message, HumanMessage):
+            continue
+        current = understand(_text(message), vocab, as_of, previous, today)
+        if current.spend_signal and current.request is not None and current.answerable:
+            previous = current
+    return current
+
+
+def reply_to(messages: Sequence[BaseMessage], vocab: Vocabulary | None = None) -> AIMessage:
     """The planner's next message for a conversation: tool calls, or the final answer.
 
     Only the last human message is planned from; after its tool results arrive (or once any
-    tool call was made for it) the reply is always a final answer.
+    tool call was made for it) the reply is always a final answer. With the warehouse's
+    vocabulary (`vocab`), spend questions are read by `agent.offline.understand` into one
+    `spend_query` call, or answered with a clarification.
     """
     humans = [i for i, m in enumerate(messages) if isinstance(m, HumanMessage)]
     if not humans:
         return _reply("The offline planner needs a question to answer.")
     question, after = messages[humans[-1]], messages[humans[-1] + 1 :]
-    intent = plan_with_tags(_text(question), plan_question(_text(question), _today(messages)))
+    today = _today(messages)
+    reading = read_thread(messages, vocab, today) if vocab is not None else None
+    intent = plan_with_tags(_text(question), plan_question(_text(question), today, reading))
     planned = any(isinstance(m, AIMessage) and m.tool_calls for m in after)
     if isinstance(intent, Unsupported):
+        if intent.reading is not None and vocab is not None:
+            return _reply(clarification_answer(intent.reading, vocab.currency))
         return _reply(unsupported_answer(intent))
     if planned or any(isinstance(m, ToolMessage) for m in after):
-        return _reply(answer_from_results(_results(after), intent.default_period))
+        return _reply(answer_from_results(_results(after), intent.default_period, reading))
     return _plan(_prefer_virtual(intent, _virtual_tags(messages)), len(humans))
 
 
 def plan_with_tags(question: str, intent: ToolPlan | Unsupported) -> ToolPlan | Unsupported:
     """A detection or allocation question beats a spend reading of the same words; refusals and
     tickets stay as they are."""
-    if isinstance(intent, ToolPlan) and intent.tool not in ("spend_breakdown", "spend_movers"):
+    if isinstance(intent, ToolPlan) and intent.tool not in (
+        "spend_breakdown",
+        "spend_movers",
+        "spend_query",
+    ):
         return intent
-    if isinstance(intent, Unsupported) and intent.reason != "cannot understand that question":
+    if (
+        isinstance(intent, Unsupported)
+        and intent.reason != "cannot understand that question"
+        and not intent.spend
+    ):
         return intent
+    if _bill_charges(intent):
+        return plan_detect(question) or intent  # "RI fees on last month's bill" is a bill question
     return plan_detect(question) or plan_optimize(question) or plan_tags(question) or intent
+
+
+def _bill_charges(intent: ToolPlan | Unsupported) -> bool:
+    """A spend reading that names charge categories (fees, credits, tax…) reads the bill; a
+    savings recommendation is not what was asked."""
+    return (
+        isinstance(intent, ToolPlan)
+        and intent.tool == "spend_query"
+        and any(
+            f.get("dimension") in ("ChargeCategory", "ChargeFrequency", "ChargeClass")
+            for f in intent.args.get("filters", [])
+        )
+    )
 
 
 def _plan(plan: ToolPlan, turn: int) -> AIMessage:
@@ -168,6 +230,10 @@ class OfflinePlanner(BaseChatModel):
     Example: `OfflinePlanner().invoke([HumanMessage("spend by provider this month")])` returns
     an AIMessage calling `spend_breakdown` with `{"period": "this_month", "by": ["ProviderName"]}`.
     """
+
+    vocabulary: Callable[[], Any] | None = None
+    """Loads the warehouse's vocabulary catalog (set by the runtime); without it spend questions
+    fall back to the keyword reading."""
 
     @property
     def _llm_type(self) -> str:
@@ -191,4 +257,5 @@ class OfflinePlanner(BaseChatModel):
         **kwargs: Any,
     ) -> ChatResult:
         """One reply for the conversation so far (see `reply_to`)."""
-        return ChatResult(generations=[ChatGeneration(message=reply_to(messages))])
+        vocab = self.vocabulary() if self.vocabulary is not None else None
+        return ChatResult(generations=[ChatGeneration(message=reply_to(messages, vocab))])

@@ -7,6 +7,11 @@ Everything a node adds to the state (model replies, tool results) passes the aud
 `redact` first, so no secret-looking string reaches a LangGraph checkpoint.
 A read-only run (the sweep's summary) binds the read tools only and refuses, and audits, a call
 to any other tool the model names anyway: its proposals come only from policies.
+Each model call binds only the tool families the turn needs (`agent.runtime.toolsets`: core
+tools, families routed from the question, families loaded with the `load_tools` meta-tool or
+used earlier in the run). Binding is about prompt size, not permission: a call to an offered
+tool that is not bound yet still runs (its arguments validated as always) and binds its family
+from the next call on.
 """
 
 from __future__ import annotations
@@ -20,9 +25,17 @@ from langchain_core.messages import AIMessage, AnyMessage, SystemMessage, ToolMe
 
 from agent.runtime.models import ModelHandle
 from agent.runtime.state import ChatState
+from agent.runtime.toolsets import FAMILIES, LOAD_TOOLS, Selection, parse_load, select_tools
 from guardrails.approvals import Proposal
 from guardrails.audit import prompt_hash, redact
-from guardrails.budget import BudgetExceeded, BudgetMeter, estimate_tokens, usage_from_message
+from guardrails.budget import (
+    FREE_PROVIDERS,
+    BudgetExceeded,
+    BudgetMeter,
+    Usage,
+    estimate_tokens,
+    usage_from_message,
+)
 from tools.context import ToolContext
 from tools.invoke import ToolOutcome, invoke_tool
 from tools.registry import ToolRegistry
@@ -82,8 +95,9 @@ class ChatNodes:
     def agent(self, state: ChatState) -> dict[str, Any]:
         """Ask the model for the next step (an answer or tool calls)."""
         messages: list[AnyMessage] = [SystemMessage(self.system_prompt), *state["messages"]]
+        selection = select_tools(self._offered(), state["messages"])
         try:
-            reply = self._call(messages)
+            reply = self._call(messages, selection)
         except BudgetExceeded as exc:
             self.ctx.audit.append(
                 "budget_stop",
@@ -127,6 +141,8 @@ class ChatNodes:
 
     def _invoke(self, name: str, args: dict[str, Any]) -> ToolOutcome:
         offered = self._offered()
+        if name == LOAD_TOOLS and name not in self.registry.tools:
+            return self._load(args, offered)
         if name in offered.tools:
             return invoke_tool(offered, self.ctx, name, args, on_proposal=self.on_proposal)
         if self.read_only:
@@ -143,6 +159,19 @@ class ChatNodes:
         return invoke_tool(offered, self.ctx, name, args, on_proposal=self.on_proposal)
 
     @staticmethod
+    def _load(args: dict[str, Any], offered: ToolRegistry) -> ToolOutcome:
+        """The `load_tools` meta-tool: names the tools the next call binds (the selection
+        reads the call back from the conversation, so nothing is stored here)."""
+        families, error = parse_load(args)
+        if error is not None:
+            return ToolOutcome(
+                name=LOAD_TOOLS, args=dict(args), ok=False, content={"error": error}, error=error
+            )
+        bound = [t for f in FAMILIES if f.name in families for t in f.tools if t in offered.tools]
+        content = {"loaded": families, "tools": bound, "note": "bound from your next step on"}
+        return ToolOutcome(name=LOAD_TOOLS, args={"families": families}, ok=True, content=content)
+
+    @staticmethod
     def route(state: ChatState) -> Literal["tools", "__end__"]:
         if state.get("stop_reason"):
             return "__end__"
@@ -153,18 +182,18 @@ class ChatNodes:
     def after_tools(state: ChatState) -> Literal["agent", "__end__"]:
         return "__end__" if state.get("stop_reason") else "agent"
 
-    def _call(self, messages: list[AnyMessage]) -> AIMessage:
-        schemas = self._offered().schemas()
+    def _call(self, messages: list[AnyMessage], selection: Selection) -> AIMessage:
+        schemas = selection.schemas()
         texts = [_text(m) for m in messages] + [json.dumps(schemas)]
         digest = prompt_hash(texts)
+        prompt_tokens = estimate_tokens(texts)
         failures = []
         for handle in self.models:
             self.meter.check_model_call(
-                self.run_id, handle.provider, handle.model, estimate_tokens(texts)
+                self.run_id, handle.provider, handle.model, prompt_tokens, price=handle.price
             )
             try:
-                bound = handle.chat.bind_tools(schemas)
-                reply = bound.invoke(messages)
+                reply = handle.chat.bind_tools(schemas).invoke(messages)
             except FinopsError:
                 raise
             except Exception as exc:  # provider errors after the SDK's own retries
@@ -177,24 +206,43 @@ class ChatNodes:
                 )
                 continue
             assert isinstance(reply, AIMessage)
-            usage = usage_from_message(reply)
-            cost = self.meter.record_model_call(
-                self.run_id, handle.provider, handle.model, usage, digest
-            )
-            self.ctx.audit.append(
-                "model_call",
-                "finops",
-                {
-                    "model": handle.label,
-                    "prompt_hash": digest,
-                    "usage": usage.__dict__,
-                    "cost_usd": cost,
-                    "tool_calls": [c["name"] for c in reply.tool_calls],
-                },
-                run_id=self.run_id,
-            )
+            self._record(handle, reply, digest, selection, prompt_tokens)
             return reply
         raise ModelUnavailable("every model failed: " + "; ".join(failures))
+
+    def _record(
+        self,
+        handle: ModelHandle,
+        reply: AIMessage,
+        digest: str,
+        selection: Selection,
+        prompt_tokens: int,
+    ) -> None:
+        """Meter and audit one answered call. A priced model whose server reported no usage
+        (some self-hosted servers omit it) is metered at the estimated prompt and reply sizes,
+        never at zero."""
+        usage = usage_from_message(reply)
+        estimated = usage == Usage() and handle.provider not in FREE_PROVIDERS
+        if estimated:
+            usage = Usage(input_tokens=prompt_tokens, output_tokens=estimate_tokens([_text(reply)]))
+        cost = self.meter.record_model_call(
+            self.run_id, handle.provider, handle.model, usage, digest, price=handle.price
+        )
+        self.ctx.audit.append(
+            "model_call",
+            "finops",
+            {
+                "model": handle.label,
+                "prompt_hash": digest,
+                "usage": usage.__dict__,
+                "usage_estimated": estimated,
+                "cost_usd": cost,
+                "families": list(selection.families),
+                "tools_bound": len(selection.tools),
+                "tool_calls": [c["name"] for c in reply.tool_calls],
+            },
+            run_id=self.run_id,
+        )
 
     def _stopped(self, reason: str) -> str:
         usage = self.meter.run_usage(self.run_id)

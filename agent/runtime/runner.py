@@ -7,6 +7,8 @@ and tools from an `AppContext`, and runs the graphs.
   graph re-validates and executes at most once. A new process (new graph, same state database)
   resumes the same checkpoint, so an approval after a restart still runs, and
   `resume_approved` drives a proposal a crash left approved but not executed.
+- Both first close executions whose executor died (`close_dead`: its lease lapsed; what the
+  targets show now is recorded), never one still running.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from agent.context import AppContext
 from agent.runtime.action_nodes import ActionNodes
 from agent.runtime.chat_nodes import ChatNodes
 from agent.runtime.graphs import build_action_graph, build_chat_graph
-from agent.runtime.models import ModelHandle, select_models
+from agent.runtime.models import ModelHandle, select_models, with_vocabulary
 from guardrails.approvals import ApprovalError, Decision, Ledger, Proposal
 from guardrails.audit import AuditLog, redact
 from guardrails.budget import BudgetMeter, RunUsage
@@ -37,6 +39,7 @@ from tools.catalog import registry as default_registry
 from tools.context import ToolContext
 from tools.registry import ToolRegistry
 from tools.tickets.sync import sync_tickets
+from tools.vocab.catalog import refresh_after_change
 from tools.vtags.allocate import ensure_allocation
 from warehouse.clock import utc_now
 from warehouse.errors import QueryError
@@ -91,7 +94,7 @@ class Runtime:
         self.registry = registry or default_registry()
         app.home.ensure()
         self.store = app.state_store()
-        self.audit = AuditLog(self.store, clock)
+        self.audit = AuditLog.configured(self.store, clock, app.config.audit, self.environ)
         self.ledger = Ledger(self.store, self.audit, app.config, clock)
         self.meter = BudgetMeter(self.store, app.config.budget, load_price_table(), clock)
         self.saver = app.checkpointer()
@@ -121,8 +124,8 @@ class Runtime:
         read_only = read_only or actor == "sweep"
         if not question.strip():
             raise QueryError("the question is empty")
-        handles = self.models(model)
         run_id = f"r-{uuid.uuid4().hex[:12]}"
+        handles = with_vocabulary(self.models(model), self.tool_context(actor, run_id))
         thread = thread_id or f"t-{uuid.uuid4().hex[:12]}"
         prompt = load_prompt(
             "system",
@@ -193,9 +196,17 @@ class Runtime:
 
     # -- actions -------------------------------------------------------------------------------
 
+    def _nodes(self) -> ActionNodes:
+        return ActionNodes(registry=self.registry, ctx=self.tool_context("finops", None))
+
     def _action_graph(self) -> Any:
-        nodes = ActionNodes(registry=self.registry, ctx=self.tool_context("finops", None))
-        return build_action_graph(nodes, self.saver)
+        return build_action_graph(self._nodes(), self.saver)
+
+    def close_dead(self) -> list[str]:
+        """Close every execution whose executor died (its lease lapsed), recording what its
+        targets show now, re-read through its action; a live execution renews its lease and is
+        left alone however long it runs (`Ledger.fail_stale`)."""
+        return self.ledger.fail_stale(observe=self._nodes().observe)
 
     @staticmethod
     def _thread(proposal_id: str) -> dict[str, Any]:
@@ -210,7 +221,7 @@ class Runtime:
 
         Then drives every other proposal a crash left approved but not executed
         (`resume_approved`)."""
-        self.ledger.fail_stale()
+        self.close_dead()
         self._wake(proposal_id)
         self._resume_others(exclude=proposal_id)
         self._close_readonly()
@@ -227,7 +238,7 @@ class Runtime:
         proposal still runs at most once: its action graph claims it in the ledger (one winner
         across processes) and re-validates policy, caps and the target before executing.
         """
-        self.ledger.fail_stale()
+        self.close_dead()
         driven = self._resume_others(exclude=None)
         if driven:
             self._close_readonly()
@@ -282,6 +293,7 @@ class Runtime:
                 raise QueryError(f"no warehouse at {path}; run `finops demo` or `finops ingest`")
             if self.app.config.virtual_tags:  # on the engine the tools query (DuckDB or Spark)
                 ensure_allocation(self.app.engine(), self.app.config)
+            refresh_after_change(self.app.engine(), self.app.config)
             self.app.close()
             self._ro = open_readonly(path)
         return self._ro

@@ -13,7 +13,14 @@ from tools.catalog import registry
 from tools.invoke import invoke_tool
 from tools.registry import ToolRegistry
 
-READ_TOOLS = {"spend_breakdown", "spend_movers", "unit_cost_report", "query_sql", "proposal_status"}
+READ_TOOLS = {
+    "spend_breakdown",
+    "spend_movers",
+    "unit_cost_report",
+    "query_sql",
+    "proposal_status",
+    "vocab_lookup",
+}
 
 
 class NoArgs(BaseModel):

@@ -23,6 +23,7 @@ from tools.context import ToolContext
 from tools.periods import Period, resolve_period
 from tools.registry import REGISTRY
 from tools.spend.engine import SpendQuery, data_range, parse_filter, spend, top_movers, unit_cost
+from tools.spend.request import SpendRequest, check_request, run_request
 from warehouse.errors import QueryError
 
 __all__ = ["MoversArgs", "SpendArgs", "SqlArgs", "UnitCostArgs", "period_of"]
@@ -181,6 +182,36 @@ def unit_cost_report(ctx: ToolContext, args: UnitCostArgs) -> dict[str, Any]:
         metric=args.metric,
     )
     return _envelope(period, result)
+
+
+@REGISTRY.tool(
+    effect="read",
+    reversible=True,
+    permissions=_READ,
+    example={
+        "since": "2018-11-01",
+        "until": "2018-11-30",
+        "filters": [{"dimension": "ServiceName", "values": ["Amazon Elastic Compute Cloud"]}],
+        "by": ["RegionId"],
+    },
+)
+def spend_query(ctx: ToolContext, args: SpendRequest) -> dict[str, Any]:
+    """Answer one spend question in structured form: totals, breakdowns, top N, growth between
+    periods, share of a whole, unit cost; any metric (billed, effective/amortized, list,
+    contracted); filters with several values or exclusions.
+
+    Every filter value is checked against the warehouse's vocabulary first: an unknown value
+    fails with the closest known values and their spend (look values up with `vocab_lookup`).
+    Example: EC2 in November 2018 by region -> {"since": "2018-11-01", "until": "2018-11-30",
+    "filters": [{"dimension": "ServiceName", "values": ["Amazon Elastic Compute Cloud"]}],
+    "by": ["RegionId"]}. Returns the request as understood, the period, figures and the SQL.
+    """
+    from tools.vocab.catalog import load_vocabulary
+
+    engine = ctx.engine()
+    checked = check_request(args, ctx.config, load_vocabulary(engine, ctx.config))
+    _, last = data_range(engine)
+    return run_request(engine, ctx.config, checked, today=ctx.today(), last_day=last)
 
 
 class SqlArgs(BaseModel):

@@ -74,7 +74,7 @@ class SpendQuery(BaseModel):
     until: date | None = None
     grain: Grain = "total"
     filters: list[Filter] = Field(default_factory=list)
-    metric: Literal["billed", "effective", "list"] = "billed"
+    metric: Literal["billed", "effective", "list", "contracted"] = "billed"
     top: int | None = Field(default=None, ge=1)
 
     @field_validator("by")
@@ -281,9 +281,14 @@ def top_movers(
     filters: Sequence[Filter] = (),
     metric: str = "billed",
     top: int = 10,
+    previous: tuple[date, date] | None = None,
+    order: Literal["change", "increase", "decrease"] = "change",
 ) -> MoversResult:
-    """Compare [since, until] with the equally long period just before it, per dimension value.
+    """Compare [since, until] with a previous period, per dimension value.
 
+    The previous period is the equally long one just before `since` unless `previous` names it
+    (e.g. the previous calendar month, which may be shorter). `order` ranks by the absolute
+    change (default), the largest increase first, or the largest decrease first.
     Example: which services moved most this week vs last week:
     `top_movers(engine, config, by=["ServiceName"], since=date(2026, 11, 21),
     until=date(2026, 11, 27))`.
@@ -293,17 +298,24 @@ def top_movers(
     dims = _dims(config, list(by) or ["ProviderName"], engine)
     joined = [*dims, *_filter_dims(config, filters, engine)]
     length = (until - since).days + 1
-    prev_since, prev_until = since - timedelta(days=length), since - timedelta(days=1)
+    prev_since, prev_until = previous or (since - timedelta(days=length), since - timedelta(days=1))
+    if prev_until < prev_since or prev_until >= since:
+        raise QueryError(f"the previous period {prev_since}..{prev_until} must end before {since}")
     cost = weighted(_checked_cost(engine, config, metric), joined)
     start = f"CAST({literal(since.isoformat())} AS TIMESTAMP)"
+    prev_end = f"CAST({literal((prev_until + timedelta(days=1)).isoformat())} AS TIMESTAMP)"
     names = [f"d{i}" for i in range(len(dims))]
+    rank = {"change": "abs(cur - prev) DESC", "increase": "cur - prev DESC"}.get(
+        order, "cur - prev ASC"
+    )
+    window = _where(prev_since, until, filters, config)
     sql = (
         f"SELECT {', '.join(names)}, cur, prev FROM (SELECT {', '.join(_dim_select(dims))}, "
         f"coalesce(sum(CASE WHEN ChargePeriodStart >= {start} THEN {cost} END), 0) AS cur, "
-        f"coalesce(sum(CASE WHEN ChargePeriodStart < {start} THEN {cost} END), 0) AS prev "
-        f"FROM {from_clause(joined)} WHERE {_where(prev_since, until, filters, config)} "
+        f"coalesce(sum(CASE WHEN ChargePeriodStart < {prev_end} THEN {cost} END), 0) AS prev "
+        f"FROM {from_clause(joined)} WHERE {window} "
         f"GROUP BY {', '.join(str(i + 1) for i in range(len(dims)))}) AS m "
-        f"ORDER BY abs(cur - prev) DESC, {', '.join(names)}"
+        f"ORDER BY {rank}, {', '.join(names)}"
     )
     sql = transpile(sql, engine.dialect)
     raw = engine.fetch(sql)
@@ -359,7 +371,7 @@ def unit_cost(
     engine: Engine,
     config: ToolSettings,
     *,
-    unit: str,
+    unit: str | Sequence[str],
     per: int = 1,
     by: Sequence[str] = (),
     since: date | None = None,
@@ -367,7 +379,8 @@ def unit_cost(
     filters: Sequence[Filter] = (),
     metric: str = "billed",
 ) -> UnitCostResult:
-    """Spend divided by consumed quantity for rows whose ConsumedUnit is `unit`.
+    """Spend divided by consumed quantity for rows whose ConsumedUnit is `unit` (or one of its
+    spellings, when a list).
 
     Example: cost per million tokens by model:
     `unit_cost(engine, config, unit="Tokens", per=1_000_000, by=["SkuId"])`.
@@ -378,7 +391,8 @@ def unit_cost(
     joined = [*dims, *_filter_dims(config, filters, engine)]
     cost = weighted(_checked_cost(engine, config, metric), joined)
     quantity = weighted("ConsumedQuantity", joined)
-    unit_filter = Filter(dimension="ConsumedUnit", values=[unit])
+    units = [unit] if isinstance(unit, str) else list(unit)
+    unit_filter = Filter(dimension="ConsumedUnit", values=units)
     where = _where(since, until, [*filters, unit_filter], config)
     dim_cols = _dim_select(dims)
     group = f" GROUP BY {', '.join(str(i + 1) for i in range(len(dims)))}" if dims else ""
@@ -402,7 +416,7 @@ def unit_cost(
     return UnitCostResult(
         metric=metric,
         currency=config.reporting_currency,
-        unit=unit,
+        unit=" / ".join(units),
         per=per,
         since=since or first,
         until=until or last,

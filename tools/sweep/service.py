@@ -4,7 +4,7 @@ once per finding, and write a digest. It needs no LLM.
 Steps, each recorded with its duration and outcome (a failing step is reported, the rest run):
 1. ingest the configured `sweep.sources` (paths, folders, `s3://` prefixes, provider APIs);
 2. recompute virtual-tag allocation when definitions or data changed;
-3. refresh the stored period-end forecasts;
+3. refresh the stored period-end forecasts, and the vocabulary catalog (`tools.vocab`);
 4. detect cost anomalies over [since, until] and alert the owners of new open ones (once each);
 5. evaluate budgets and fire crossed thresholds (once per budget, period and threshold);
 6. list idle, rightsizing and commitment findings from the inventory and the bills, and per
@@ -46,6 +46,7 @@ from tools.savings.service import load_savings, refresh_savings
 from tools.spend.engine import data_range
 from tools.sweep.act import ActOutcome, act_on_findings
 from tools.sweep.config import SweepConfig, SweepSource
+from tools.vocab.catalog import refresh_after_change, refresh_summary
 from tools.vtags.allocate import ensure_allocation
 from warehouse.errors import FinopsError, QueryError
 from warehouse.format import amount, money
@@ -223,6 +224,7 @@ def run_sweep(
         if ctx.config.virtual_tags:
             steps.run("allocate", lambda: _allocate(ctx))
         steps.run("forecast", lambda: _forecast(ctx))
+        steps.run("vocabulary", lambda: _vocabulary(ctx))
 
         def detect() -> str:
             report = run_detection(
@@ -368,6 +370,14 @@ def _allocate(ctx: ToolContext) -> str:
 def _forecast(ctx: ToolContext) -> str:
     refreshed = refresh_after_ingest(ctx.warehouse(), ctx.config)
     return "off" if refreshed is None else f"{refreshed.rows} forecast rows as of {refreshed.as_of}"
+
+
+def _vocabulary(ctx: ToolContext) -> str:
+    """The vocabulary catalog, brought up to date after the ingest and allocation steps."""
+    result = refresh_after_change(ctx.engine(), ctx.config)
+    if result.error:
+        raise QueryError(f"vocabulary not refreshed: {result.error}")
+    return refresh_summary(result)
 
 
 def _digest(

@@ -28,7 +28,7 @@ def test_demo_builds_warehouse_and_overview(
     assert total == sum(Decimal(t["billed_cost"]) for t in truth["totals"].values())
     assert doc["movers"]["current_until"] == "2026-11-27"
     agent = doc["agent"]  # the offline planner answered through the real chat graph
-    assert [c["name"] for c in agent["tool_calls"]] == ["spend_breakdown"]
+    assert [c["name"] for c in agent["tool_calls"]] == ["spend_query"]
     aws = run_cli(
         capsys,
         *("spend", "--since", "2026-10-01", "--until", "2026-10-31"),

@@ -83,12 +83,12 @@ def test_ask_stopped_by_the_self_budget_exits_non_zero(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _home(tmp_path, monkeypatch, budget={"max_model_calls_per_run": 1})
-    stopped = run_cli(capsys, "ask", "what did we spend last month?", "--model", "offline")
+    question = "what is pending approval?"  # one tool call, then the cap stops the answer
+    stopped = run_cli(capsys, "ask", question, "--model", "offline")
     assert stopped.code == 1
     lines = stopped.err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: Stopped before the next step")
     assert "max_model_calls_per_run" in lines[0] or "model call" in lines[0]
-    as_json = run_cli(capsys, "ask", "what did we spend last month?", "--model", "offline",
-                      "--json")  # fmt: skip
+    as_json = run_cli(capsys, "ask", question, "--model", "offline", "--json")
     assert as_json.code == 1 and as_json.json()["stopped"] == "max_model_calls_per_run"
     assert as_json.err.startswith("error: Stopped before the next step")

@@ -225,7 +225,7 @@ def test_the_summary_offers_read_tools_only_and_refuses_a_write(home: Path) -> N
     assert {p.id for p in rt.ledger.proposals()} == before
     writes = {t.name for t in registry() if t.effect == "write"}
     assert chat.offered and all(not writes & set(names) for names in chat.offered)
-    assert all("query_sql" in names for names in chat.offered)
+    assert all("spend_query" in names for names in chat.offered)
     refused = rt.audit.entries(kind="tool_refused")
     assert [e.payload["tool"] for e in refused] == ["open_ticket"]
     assert refused[0].actor == "sweep"
