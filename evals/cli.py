@@ -68,7 +68,7 @@ def eval_command(
         str | None, typer.Option("--dataset", help="questions: only this dataset.")
     ] = None,
     split: Annotated[
-        str | None, typer.Option("--split", help="questions: only tuning or holdout.")
+        str | None, typer.Option("--split", help="questions: only tuning, holdout or fresh.")
     ] = None,
     refresh_baseline: Annotated[
         bool,

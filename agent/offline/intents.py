@@ -341,7 +341,7 @@ def _structured(reading: Understanding | None) -> Intent | None:
             "could not apply every part of the question", reading=reading, spend=True
         )
     args = reading.request.model_dump(mode="json", exclude_defaults=True)
-    return ToolPlan("spend_query", args)
+    return ToolPlan("spend_query", args, None if reading.period_named else "this_month")
 
 
 def plan_question(

@@ -201,22 +201,25 @@ def plan_with_tags(question: str, intent: ToolPlan | Unsupported) -> ToolPlan | 
         and not intent.spend
     ):
         return intent
-    if _bill_charges(intent):
+    if _reads_the_bill(intent):
         return plan_detect(question) or intent  # "RI fees on last month's bill" is a bill question
     return plan_detect(question) or plan_optimize(question) or plan_tags(question) or intent
 
 
-def _bill_charges(intent: ToolPlan | Unsupported) -> bool:
-    """A spend reading that names charge categories (fees, credits, tax…) reads the bill; a
-    savings recommendation is not what was asked."""
-    return (
-        isinstance(intent, ToolPlan)
-        and intent.tool == "spend_query"
-        and any(
-            f.get("dimension") in ("ChargeCategory", "ChargeFrequency", "ChargeClass")
-            for f in intent.args.get("filters", [])
-        )
-    )
+BILL_DIMENSIONS = frozenset(
+    {"ChargeCategory", "ChargeFrequency", "ChargeClass", "CommitmentDiscountType",
+     "CommitmentDiscountCategory", "CommitmentDiscountStatus"}
+)  # fmt: skip
+
+
+def _reads_the_bill(intent: ToolPlan | Unsupported) -> bool:
+    """A complete spend reading over a named period, or naming charge or commitment categories
+    (fees, credits, reservations…), asks what the bill says; a savings recommendation or an
+    allocation report is not what was asked."""
+    if not isinstance(intent, ToolPlan) or intent.tool != "spend_query":
+        return False
+    named = any(f.get("dimension") in BILL_DIMENSIONS for f in intent.args.get("filters", []))
+    return named or intent.default_period is None
 
 
 def _plan(plan: ToolPlan, turn: int) -> AIMessage:

@@ -131,6 +131,8 @@ class Understanding:
     follow_up: bool = False
     period_label: str | None = None
     compare_label: str | None = None
+    period_named: bool = False
+    """The question (or the thread it follows) named its period."""
 
     @property
     def answerable(self) -> bool:
@@ -529,7 +531,9 @@ def _read(items: list[_Item], vocab: Vocabulary, text: str) -> _State:
         prev = items[idx - 1] if idx else None
         nxt = items[idx + 1] if idx + 1 < len(items) else None
         kind = item.kind
-        if kind in ("spend", "metric", "dim", "rank", "cue", "grain"):
+        if kind in ("spend", "metric", "rank", "cue", "grain") or (
+            kind == "dim" and idx not in attached  # "excluding account X": still excluded
+        ):
             negate = False
         if kind == "spend":
             st.spend = True
@@ -1023,8 +1027,8 @@ def understand(
     for problem in timed.problems:
         st.clarifications.append(Clarification(problem.phrase, problem.message))
     names = any(i.kind == "name" for i in items)
-    opener = items[0].kind in ("followup",) or (
-        bool(items) and items[0].tokens[0].key in FOLLOW_UP_OPENERS
+    opener = bool(items) and (
+        items[0].kind in ("followup", "exclude") or items[0].tokens[0].key in FOLLOW_UP_OPENERS
     )
     subject = names or any(i.kind == "concept" for i in items)
     follow_up = (
@@ -1041,9 +1045,10 @@ def understand(
         or follow_up
         or (names and bool(timed.spans))
     )
+    named = bool(timed.spans) or (follow_up and previous is not None and previous.period_named)
     result = Understanding(request=None, mentions=st.mentions, notes=list(st.notes),
                            clarifications=st.clarifications, spend_signal=signal,
-                           follow_up=follow_up)  # fmt: skip
+                           follow_up=follow_up, period_named=named)  # fmt: skip
     if not signal:
         return result
     if follow_up and previous is not None and previous.request is not None:

@@ -44,7 +44,7 @@ def render_scorecard(run: QuestionRun) -> None:
     out_console.print(
         table(title, ["dataset / split", *_HEAD[1:]], _rows(by_dataset + splits), right=right)
     )
-    for split in ("tuning", "holdout"):
+    for split in ("tuning", "holdout", "fresh"):
         mine = [x for x in o if x.split == split]
         if mine:
             kinds = tallies(mine, lambda x: x.kind)

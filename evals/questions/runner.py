@@ -34,8 +34,9 @@ __all__ = [
 ]
 
 QUESTIONS = Path(__file__).resolve().parent
-SPLITS = ("tuning", "holdout")
-"""`tuning`: the questions a change may be developed against; `holdout`: measured, never tuned."""
+SPLITS = ("tuning", "holdout", "fresh")
+"""`tuning`: the questions a change may be developed against; `holdout`: measured, never tuned;
+`fresh`: written after tuning and run once, to measure generality again."""
 Progress = Callable[[str], None]
 
 

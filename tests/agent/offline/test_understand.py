@@ -225,3 +225,10 @@ def test_follow_ups_change_only_what_they_say(vocab: FakeVocabulary) -> None:
 
 def test_not_a_spend_question_is_left_to_other_readers(vocab: FakeVocabulary) -> None:
     assert not read(vocab, "hello there").spend_signal
+
+
+def test_an_exclusion_with_its_dimension_word_stays_an_exclusion(vocab: FakeVocabulary) -> None:
+    first = read(vocab, "What did EC2 cost in October 2018?")
+    u = read(vocab, "excluding account granite-dev", first)
+    assert u.follow_up
+    assert filters(u)["SubAccountName"] == (["granite-dev"], True)
