@@ -16,12 +16,22 @@ from warehouse.errors import FinopsError
 __all__ = ["register", "serve_command"]
 
 
+def _schedule(stack: ServeStack) -> str:
+    """The jobs the scheduler will actually run: the enabled configured ones plus the `cards`
+    outbox job added when Slack is on (not the raw `schedule:` list)."""
+    if not stack.options.scheduler:
+        return "off (--no-scheduler)"
+    if stack.scheduler is None:
+        return "off (no enabled schedule: jobs)"
+    return ", ".join(
+        f"{e.job.name} ({e.job.job}, {e.job.cron} {e.job.timezone})"
+        for e in stack.scheduler.entries
+    )
+
+
 def _banner(stack: ServeStack) -> str:
     o = stack.options
-    jobs = ", ".join(
-        f"{j.name} ({j.job}, {j.cron} {j.timezone})" for j in stack.app.config.schedule
-    )
-    sched = "off (--no-scheduler)" if not o.scheduler else (jobs or "no schedule: jobs")
+    sched = _schedule(stack)
     return (
         f"finops serve: http://{o.host}:{o.port}/healthz · /v1/usage-events · /v1/runaway"
         + (" · /slack/events" if stack.slack.mode == "http" else "")

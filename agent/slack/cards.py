@@ -3,7 +3,10 @@
 `post_pending_cards` is an outbox over the ledger: whoever created a proposal (chat, the sweep,
 the CLI) it gets one card per channel (the approvals channel, and its owner's channel when
 known), claimed in the state store first so two replicas never post it twice; cards whose
-proposal changed elsewhere (decided on the CLI, expired) are updated to say so.
+proposal changed elsewhere (decided on the CLI, expired) are updated to say so. A card whose
+target list was cut gets the full list as a file in its thread. A card Slack refuses for good
+(`invalid_blocks`, `msg_too_long`, …) is reported once (to its requester when that is a Slack
+user, else in the channel) and never retried; other errors (rate limits, outages) retry next pass.
 
 A click is acknowledged by Bolt before any of this runs. The decision goes through the ledger
 (allow-list, two-person rule, the hash shown on the card, expiry, at most once); then the card
@@ -15,11 +18,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from agent.slack.blocks import card_blocks, reject_modal
+from agent.slack.blocks import card_blocks, card_overflow, fallback, reject_modal
+from agent.slack.mrkdwn import escape
 from agent.slack.services import Services
 from guardrails.approvals import ApprovalError, Proposal
 
@@ -36,6 +41,11 @@ SUPERSEDED = (
     ":warning: Superseded: this proposal changed since the card was posted; nothing ran. "
     "Review the current proposal before deciding."
 )
+# Errors that the same request will always get again: the card is not retried.
+PERMANENT = frozenset(
+    {"invalid_blocks", "invalid_blocks_format", "msg_too_long", "no_text", "too_many_attachments",
+     "invalid_arguments", "missing_scope", "channel_not_found", "not_in_channel", "is_archived"}
+)  # fmt: skip
 
 
 def _channels(services: Services, p: Proposal) -> list[str]:
@@ -58,18 +68,56 @@ def post_pending_cards(services: Services) -> list[str]:
         for channel in _channels(services, p):
             if not services.state.claim_card(p.id, channel):
                 continue
-            try:
-                sent = services.client.chat_postMessage(
-                    channel=channel, text=f"Proposal {p.id}: {p.summary}", blocks=card_blocks(p)
-                )
-            except SlackApiError as exc:
-                log.warning("card for %s not posted: %s", p.id, exc.response.get("error"))
-                services.state.release_card(p.id, channel)
-                continue
-            services.state.set_card(p.id, channel, str(sent["ts"]), p.status)
-            posted.append(p.id)
+            ts = _post_card(services, p, channel)
+            if ts is not None:
+                posted.append(p.id)
     refresh_cards(services)
     return posted
+
+
+def _post_card(services: Services, p: Proposal, channel: str) -> str | None:
+    """Post one claimed card (and its full target list when cut); its ts, or None."""
+    try:
+        sent = services.client.chat_postMessage(
+            channel=channel, text=fallback(f"Proposal {p.id}: {p.summary}"), blocks=card_blocks(p)
+        )
+    except SlackApiError as exc:
+        error = str(exc.response.get("error"))
+        log.warning("card for %s not posted: %s", p.id, error)
+        if error in PERMANENT:
+            services.state.refuse_card(p.id, channel, error)
+            _report_refused(services, p, channel, error)
+        else:
+            services.state.release_card(p.id, channel)
+        return None
+    ts = str(sent["ts"])
+    services.state.set_card(p.id, channel, ts, p.status)
+    full = card_overflow(p)
+    if full is not None:
+        try:
+            services.client.files_upload_v2(
+                channel=channel, thread_ts=ts, content=full, filename=f"{p.id}-targets.txt",
+                title=f"{p.id}: all targets", initial_comment="The card's full target list.",
+            )  # fmt: skip
+        except SlackApiError as exc:
+            log.warning("target list of %s not attached: %s", p.id, exc.response.get("error"))
+    return ts
+
+
+def _report_refused(services: Services, p: Proposal, channel: str, error: str) -> None:
+    """Tell the requester (a Slack user) or the channel, once, that the card cannot be shown."""
+    text = (
+        f":warning: Slack refused the approval card of {p.id} ({escape(error)}): "
+        f"{escape(p.summary[:300])}. Nothing ran; decide it with `finops approve {p.id}` or "
+        f"`finops reject {p.id}` on the command line."
+    )
+    user = p.created_by.removeprefix("slack:")
+    target = user if re.fullmatch(r"[UW][A-Z0-9]{2,}", user) else channel
+    services.refuse(user, "card_refused", text, proposal_id=p.id, error=error)
+    try:
+        services.client.chat_postMessage(channel=target, text=fallback(text))
+    except SlackApiError as exc:
+        log.warning("refused card of %s not reported: %s", p.id, exc.response.get("error"))
 
 
 def refresh_cards(services: Services) -> int:
@@ -90,7 +138,7 @@ def _show(
     targets = {(c.channel, c.ts) for c in services.state.cards(p.id) if c.ts} | set(extra)
     blocks = card_blocks(p, note=note)
     for channel, ts in sorted(targets):
-        services.update(channel, ts, f"Proposal {p.id}: {p.status}", blocks)
+        services.update(channel, ts, fallback(f"Proposal {p.id}: {p.status}"), blocks)
         services.state.set_card(p.id, channel, ts, p.status)
 
 
@@ -122,7 +170,7 @@ def _refused(
         _show(services, current, [where], note=SUPERSEDED)
     elif exc.code in ("expired", "already_decided"):
         _show(services, current, [where])
-    services.ephemeral(where[0], user, f"Not recorded: {exc}")
+    services.ephemeral(where[0], user, fallback(f"Not recorded: {exc}"))
 
 
 def handle_approve(services: Services, body: dict[str, Any]) -> None:
@@ -132,7 +180,7 @@ def handle_approve(services: Services, body: dict[str, Any]) -> None:
     try:
         p = ledger.get(pid)
     except ApprovalError as exc:
-        services.ephemeral(channel, user, str(exc))
+        services.ephemeral(channel, user, fallback(str(exc)))
         return
     if not _permitted(services, user, p, channel):
         return
@@ -155,7 +203,7 @@ def handle_reject_click(services: Services, body: dict[str, Any]) -> None:
     try:
         p = services.runtime.ledger.get(pid)
     except ApprovalError as exc:
-        services.ephemeral(channel, user, str(exc))
+        services.ephemeral(channel, user, fallback(str(exc)))
         return
     if not _permitted(services, user, p, channel):
         return
@@ -176,7 +224,7 @@ def handle_reject_submit(services: Services, body: dict[str, Any]) -> None:
     try:
         p = services.runtime.ledger.get(pid)
     except ApprovalError as exc:
-        services.ephemeral(where[0], user, str(exc))
+        services.ephemeral(where[0], user, fallback(str(exc)))
         return
     if not _permitted(services, user, p, where[0]):
         return

@@ -107,6 +107,13 @@ class SlackConfig(Strict):
         default=10, ge=1, description="Chat questions one user may ask per window."
     )
     chat_window_seconds: float = Field(default=300, gt=0)
+    chat_workers: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Threads answering chat questions: a pool of their own, so acks, clicks and "
+        "slash commands never wait behind a slow model.",
+    )
     group_cache_seconds: float = Field(
         default=300, gt=0, description="How long user-group memberships are cached."
     )

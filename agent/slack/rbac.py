@@ -11,6 +11,7 @@ another team's spend whatever the model does. Every refusal is audited by the ca
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections import deque
@@ -36,6 +37,9 @@ __all__ = [
     "check_question",
     "scoped_registry",
 ]
+
+
+log = logging.getLogger("finops.slack")
 
 
 class ScopeRefusal(FinopsError):
@@ -115,8 +119,11 @@ class Access:
                 return cached[1]
         try:
             users = self.client.usergroups_users_list(usergroup=group).get("users") or []
-        except SlackApiError:
-            users = []
+        except SlackApiError as exc:
+            # still failing after the client's retries (e.g. rate limited): keep what was known,
+            # and ask again next time rather than dropping everyone's role for a whole TTL
+            log.warning("usergroups.users.list %s failed: %s", group, exc.response.get("error"))
+            return cached[1] if cached else frozenset()
         members = frozenset(str(u) for u in users)
         with self._lock:
             self._groups[group] = (now, members)

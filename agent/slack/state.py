@@ -4,6 +4,8 @@ the approval cards posted for each proposal.
 `first_seen` is an insert-or-nothing on the delivery's key, so a Slack retry, the mention/message
 double delivery of one message, and two replicas receiving the same event all end with one
 handler run. `claim_card` does the same for the card outbox: one card per proposal and channel.
+A card Slack refuses for good (`invalid_blocks`, …) keeps its claim as `refused:<error>` (no
+message ts), so the outbox never posts it again.
 """
 
 from __future__ import annotations
@@ -62,6 +64,15 @@ class SlackState:
             conn.execute(
                 "DELETE FROM slack_cards WHERE proposal_id = ? AND channel = ? AND ts IS NULL",
                 (proposal_id, channel),
+            )
+
+    def refuse_card(self, proposal_id: str, channel: str, error: str) -> None:
+        """Keep a claimed card that Slack refused for good, so no outbox pass retries it."""
+        with self.store.transaction() as conn:
+            conn.execute(
+                "UPDATE slack_cards SET shown_status = ?, updated_at = ?"
+                " WHERE proposal_id = ? AND channel = ? AND ts IS NULL",
+                (f"refused:{error}"[:200], utc_text(self.clock()), proposal_id, channel),
             )
 
     def set_card(self, proposal_id: str, channel: str, ts: str, shown_status: str) -> None:

@@ -211,10 +211,12 @@ def test_manifest_declares_what_the_app_uses() -> None:
     path = ROOT / "docs" / "slack-manifest.yaml"
     manifest = yaml.safe_load(path.read_text())
     scopes = set(manifest["oauth_config"]["scopes"]["bot"])
-    assert {"app_mentions:read", "chat:write", "files:write", "im:history", "im:read",
-            "commands", "users:read", "usergroups:read"} <= scopes  # fmt: skip
+    assert {"app_mentions:read", "chat:write", "files:write", "im:history", "channels:history",
+            "commands", "usergroups:read"} == scopes  # fmt: skip
     settings = manifest["settings"]
-    assert set(settings["event_subscriptions"]["bot_events"]) == {"app_mention", "message.im"}
+    assert set(settings["event_subscriptions"]["bot_events"]) == {
+        "app_mention", "message.im", "message.channels", "app_home_opened"
+    }  # fmt: skip
     assert settings["interactivity"]["is_enabled"] and settings["socket_mode_enabled"]
     assert [c["command"] for c in manifest["features"]["slash_commands"]] == ["/finops"]
 
