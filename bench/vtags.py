@@ -47,7 +47,7 @@ from tools.vtags.definitions import VirtualTag
 from tools.vtags.sql import rules_sql, sources_sql
 from warehouse.db import connect
 
-__all__ = ["baseline_sql", "bench_vtags", "vtag_config"]
+__all__ = ["baseline_sql", "bench_vtag_query", "bench_vtags", "vtag_config"]
 
 TARGET_S = 10.0
 _TEAMS = ("payments", "search", "ml-platform", "data", "web", "platform")
@@ -472,6 +472,65 @@ def _coverage(con: duckdb.DuckDBPyConnection, config: Config) -> dict[str, Any]:
     return {"ours_share_by_provenance": ours, "baseline_allocated_share": baseline}
 
 
+_SUMS = ("vtag_sums", "vtag_month_sums")
+
+
+def _hide_sums(con: duckdb.DuckDBPyConnection, hide: bool) -> None:
+    """Rename the allocation-key sums away (or back): `spend` then takes the row-level path,
+    the `vtag:` query as it was before the sums existed."""
+    for table in _SUMS:
+        old, new = (table, f"{table}_hidden") if hide else (f"{table}_hidden", table)
+        con.execute(f"ALTER TABLE {old} RENAME TO {new}")
+
+
+def bench_vtag_query(con: duckdb.DuckDBPyConnection, config: Config, repeat: int) -> dict[str, Any]:
+    """`spend(by=["vtag:team"])` on the key sums (ours) and on the rows (the path before the
+    sums), each against the plain GROUP BY over the materialized CASE column (`vtags_baseline`,
+    which must exist), interleaved run by run so load drifts hit all three alike; wall and CPU."""
+    engine = DuckDBEngine(con)
+    query = SpendQuery(by=["vtag:team"])
+    expected = spend(engine, config, query)
+    _hide_sums(con, True)
+    try:
+        before = spend(engine, config, query)
+    finally:
+        _hide_sums(con, False)
+    if expected.rows != before.rows or "hash(" not in before.sql or "hash(" in expected.sql:
+        raise AssertionError("the key sums and the row path disagree, or a path was not taken")
+    runs: dict[str, list[float]] = {"ours": [], "rows": [], "baseline": []}
+    cpu: dict[str, list[float]] = {"ours": [], "rows": [], "baseline": []}
+
+    def timed(name: str, call: Any) -> None:
+        wall, start = time.perf_counter(), _cpu_seconds()
+        call()
+        cpu[name].append(_cpu_seconds() - start)
+        runs[name].append(time.perf_counter() - wall)
+
+    for _ in range(repeat):
+        timed("ours", lambda: spend(engine, config, query))
+        _hide_sums(con, True)
+        try:
+            timed("rows", lambda: spend(engine, config, query))
+        finally:
+            _hide_sums(con, False)
+        timed("baseline", lambda: con.execute(_BASELINE_BREAKDOWN).fetchall())
+    wall = {k: statistics.median(v) for k, v in runs.items()}
+    cpus = {k: statistics.median(v) for k, v in cpu.items()}
+    sums_rows = {t: (con.execute(f"SELECT count(*) FROM {t}").fetchone() or (0,))[0] for t in _SUMS}
+    return {
+        "ours_spend_median_s": round(wall["ours"], 4),
+        "row_path_spend_median_s": round(wall["rows"], 4),
+        "baseline_group_by_median_s": round(wall["baseline"], 4),
+        "query_ratio": round(wall["ours"] / wall["baseline"], 3),
+        "query_ratio_row_path": round(wall["rows"] / wall["baseline"], 3),
+        "query_cpu_ratio": round(cpus["ours"] / cpus["baseline"], 3),
+        "query_cpu_ratio_row_path": round(cpus["rows"] / cpus["baseline"], 3),
+        "sums_rows": sums_rows,
+        "runs_s": {k: [round(t, 4) for t in v] for k, v in runs.items()},
+        "cpu_s": {k: [round(t, 4) for t in v] for k, v in cpu.items()},
+    }
+
+
 def bench_vtags(
     warehouse: Path,
     repeat: int,
@@ -499,13 +558,6 @@ def bench_vtags(
         cpu["ours_build"].append(_cpu_seconds() - start)
 
     ours, ours_all = median_seconds(build, lambda: None, repeat)
-    engine = DuckDBEngine(con)
-    query = SpendQuery(by=["vtag:team"])
-    spend(engine, config, query)
-    q_repeat = max(repeat, 5)
-    ours_q, ours_q_all = median_seconds(
-        lambda _: spend(engine, config, query), lambda: None, q_repeat
-    )
     profile = _profile(con, config, explain_to)
 
     ctas = baseline_sql(config)
@@ -516,9 +568,8 @@ def bench_vtags(
         cpu["baseline_ctas"].append(_cpu_seconds() - start)
 
     base, base_all = median_seconds(baseline, lambda: None, repeat)
-    base_q, base_q_all = median_seconds(
-        lambda _: con.execute(_BASELINE_BREAKDOWN).fetchall(), lambda: None, q_repeat
-    )
+    queries = bench_vtag_query(con, config, max(repeat, 5))
+    ours_q, base_q = queries["ours_spend_median_s"], queries["baseline_group_by_median_s"]
     coverage = _coverage(con, config)
     key_months = con.execute("SELECT count(*) FROM vtag_keys").fetchone()
     con.execute("DROP TABLE vtags_baseline")
@@ -540,9 +591,10 @@ def bench_vtags(
         "cpu_ratio": round(
             statistics.median(cpu["ours_build"]) / statistics.median(cpu["baseline_ctas"]), 3
         ),
-        "ours_spend_vtag_team_median_s": round(ours_q, 4),
-        "baseline_group_by_median_s": round(base_q, 4),
-        "query_ratio": round(ours_q / base_q, 3),
+        "ours_spend_vtag_team_median_s": ours_q,
+        "baseline_group_by_median_s": base_q,
+        "query_ratio": queries["query_ratio"],
+        "query": queries,
         "end_to_end_ratio": round((ours + ours_q) / (base + base_q), 3),
         "ours_stages_median_s": _median_dict(stage_runs),
         "profile": profile,
@@ -553,8 +605,6 @@ def bench_vtags(
         "runs": {
             "ours_build": [round(t, 3) for t in ours_all],
             "baseline_ctas": [round(t, 3) for t in base_all],
-            "ours_spend": [round(t, 4) for t in ours_q_all],
-            "baseline_group_by": [round(t, 4) for t in base_q_all],
         },
     }
 
@@ -564,6 +614,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", type=Path, default=Path("bench/out"))
+    parser.add_argument(
+        "--query-only",
+        action="store_true",
+        help="one allocation build, then only the vtag:team query against its baselines",
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     parquet = scale_parquet(args.out, args.rows)
@@ -572,11 +627,29 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         con = connect(path)
         ingest_focus(con, parquet)
         con.close()
-        result = bench_vtags(
-            path, args.repeat, explain_to=args.out / f"vtags_explain_{args.rows}.txt"
-        )
-    write_results(args.out / f"results_vtags_{args.rows}.json", result)
+        if args.query_only:
+            result = _query_only(path, args.repeat)
+            name = f"results_vtags_query_{args.rows}.json"
+        else:
+            result = bench_vtags(
+                path, args.repeat, explain_to=args.out / f"vtags_explain_{args.rows}.txt"
+            )
+            name = f"results_vtags_{args.rows}.json"
+    write_results(args.out / name, result)
     return result
+
+
+def _query_only(warehouse: Path, repeat: int) -> dict[str, Any]:
+    config = vtag_config()
+    load_before = os.getloadavg()[0]
+    con = duckdb.connect(str(warehouse))
+    build_allocation(con, config)
+    con.execute(baseline_sql(config))
+    rows_row = con.execute("SELECT count(*) FROM costs").fetchone()
+    result = {"rows": rows_row[0] if rows_row else 0, **bench_vtag_query(con, config, repeat)}
+    con.close()
+    load = {"start": round(load_before, 2), "end": round(os.getloadavg()[0], 2)}
+    return {**result, "duckdb": duckdb.__version__, "load_average_1min": load}
 
 
 if __name__ == "__main__":

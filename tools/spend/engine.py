@@ -21,6 +21,7 @@ from tools.query import (
     from_clause,
     literal,
     resolve_dimension,
+    spend_from,
     transpile,
     unconvertible_currencies,
     weighted,
@@ -149,9 +150,9 @@ def _where(
     return " AND ".join(clauses)
 
 
-def _checked_cost(engine: Engine, config: ToolSettings, metric: str) -> str:
+def _checked_cost(engine: Engine, config: ToolSettings, metric: str, source: str = "costs") -> str:
     expr = cost_expression(metric, config.reporting_currency, config.fx_rates)
-    missing = unconvertible_currencies(engine, config.reporting_currency, config.fx_rates)
+    missing = unconvertible_currencies(engine, config.reporting_currency, config.fx_rates, source)
     if missing:
         raise QueryError(
             f"the warehouse holds costs in {', '.join(missing)} with no fx_rates entry to convert "
@@ -176,13 +177,14 @@ def _breakdown_sql(
     cost: str,
     config: ToolSettings,
     joined: Sequence[Dimension],
+    source: str,
 ) -> str:
     names = [f"d{i}" for i in range(len(dims))]
     amount = weighted(cost, joined)
     cols = [f"{_period_expr(query.grain)} AS p", *_dim_select(dims), f"sum({amount}) AS c"]
     group = ", ".join(str(i + 1) for i in range(1 + len(dims)))
     where = _where(query.since, query.until, query.filters, config)
-    base = f"SELECT {', '.join(cols)} FROM {from_clause(joined)} WHERE {where} GROUP BY {group}"
+    base = f"SELECT {', '.join(cols)} FROM {source} WHERE {where} GROUP BY {group}"
     if not query.top or not dims:
         order = ", ".join(["p", "c DESC", *names])
         return f"SELECT p, {', '.join([*names, 'c'])} FROM ({base}) AS b ORDER BY {order}"
@@ -213,8 +215,12 @@ def spend(engine: Engine, config: ToolSettings, query: SpendQuery) -> SpendResul
     """
     dims = _dims(config, query.by, engine)
     joined = [*dims, *_filter_dims(config, query.filters, engine)]
-    cost = _checked_cost(engine, config, query.metric)
-    sql = transpile(_breakdown_sql(query, dims, cost, config, joined), engine.dialect)
+    end = query.until + timedelta(days=1) if query.until else None
+    source = spend_from(
+        engine, joined, config.virtual_tags, grain=query.grain, cuts=[query.since, end]
+    )
+    cost = _checked_cost(engine, config, query.metric, source)
+    sql = transpile(_breakdown_sql(query, dims, cost, config, joined, source), engine.dialect)
     rows = [
         SpendRow(
             period=r[0],
@@ -301,7 +307,9 @@ def top_movers(
     prev_since, prev_until = previous or (since - timedelta(days=length), since - timedelta(days=1))
     if prev_until < prev_since or prev_until >= since:
         raise QueryError(f"the previous period {prev_since}..{prev_until} must end before {since}")
-    cost = weighted(_checked_cost(engine, config, metric), joined)
+    cuts = [prev_since, since, prev_until + timedelta(days=1), until + timedelta(days=1)]
+    source = spend_from(engine, joined, config.virtual_tags, cuts=cuts)
+    cost = weighted(_checked_cost(engine, config, metric, source), joined)
     start = f"CAST({literal(since.isoformat())} AS TIMESTAMP)"
     prev_end = f"CAST({literal((prev_until + timedelta(days=1)).isoformat())} AS TIMESTAMP)"
     names = [f"d{i}" for i in range(len(dims))]
@@ -313,7 +321,7 @@ def top_movers(
         f"SELECT {', '.join(names)}, cur, prev FROM (SELECT {', '.join(_dim_select(dims))}, "
         f"coalesce(sum(CASE WHEN ChargePeriodStart >= {start} THEN {cost} END), 0) AS cur, "
         f"coalesce(sum(CASE WHEN ChargePeriodStart < {prev_end} THEN {cost} END), 0) AS prev "
-        f"FROM {from_clause(joined)} WHERE {window} "
+        f"FROM {source} WHERE {window} "
         f"GROUP BY {', '.join(str(i + 1) for i in range(len(dims)))}) AS m "
         f"ORDER BY {rank}, {', '.join(names)}"
     )

@@ -15,6 +15,9 @@ through the query layer's `Engine.execute`: on DuckDB as written (one transactio
 transpiled by sqlglot and materialized as a session view, so one text serves both engines.
 
 Tables (all in the warehouse):
+- `vtag_sums(k, month, ChargePeriodStart, BillingCurrency, <money and quantity sums>, n)`: the
+  rows summed per key and week-in-month bucket, and `vtag_month_sums` (the same per month), read
+  by `vtag:` queries at total, month and week grain (`tools.query.spend_from`);
 - `vtag_keys(k, month, cost, n, <key columns>)` and `vtag_attrs(k, cost, <key columns>)`;
 - `vtag_direct(vtag, k, src_value, src_detail, rule_value, rule_id, shared_id)`;
 - `vtag_guess(vtag, k, value, confidence, reason, feature)`: the best inferred value per
@@ -42,6 +45,8 @@ from tools.vtags.inference import guess_sql
 from tools.vtags.sql import (
     key_columns,
     key_expression,
+    key_sums_sql,
+    month_sums_sql,
     rules_sql,
     shared_sql,
     sources_sql,
@@ -351,6 +356,8 @@ def _key_tables_sql(columns: Sequence[str], cost: str) -> list[str]:
         f"CREATE OR REPLACE TABLE vtag_keys AS SELECT {key_expression(columns)} AS k, "
         "CAST(date_trunc('month', ChargePeriodStart) AS DATE) AS month, "
         f"sum({cost}) AS cost, count(*) AS n, {cols} FROM costs GROUP BY ALL",
+        key_sums_sql(columns),
+        month_sums_sql(),
         f"CREATE OR REPLACE TABLE vtag_attrs AS SELECT k, {cols}, sum(cost) AS cost, "
         "sum(n) AS n FROM vtag_keys GROUP BY ALL",
     ]

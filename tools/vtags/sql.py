@@ -14,9 +14,14 @@ from tools.vtags.definitions import Match, Rule, SharedRule, VirtualTag
 from tools.vtags.normalize import key_variants, normalize_sql
 
 __all__ = [
+    "KEY_SUMS",
+    "MONTH_SUMS",
+    "SUM_COLUMNS",
     "filter_sql",
     "key_columns",
     "key_expression",
+    "key_sums_sql",
+    "month_sums_sql",
     "rules_sql",
     "sources_sql",
     "stored_value_sql",
@@ -39,6 +44,52 @@ def key_expression(columns: Sequence[str], alias: str = "") -> str:
     """The allocation key of a cost row: a 64-bit hash of the deciding columns."""
     prefix = f"{alias}." if alias else ""
     return "hash(" + ", ".join(f"{prefix}{c}" for c in columns) + ")"
+
+
+KEY_SUMS = "vtag_sums"
+"""The allocation-key sums: money and quantity per key, billing currency and week-in-month."""
+
+MONTH_SUMS = "vtag_month_sums"
+"""The same sums per key, billing currency and month (total- and month-grain queries)."""
+
+SUM_COLUMNS = ("BilledCost", "EffectiveCost", "ListCost", "ContractedCost", "ConsumedQuantity")
+"""The `costs` columns the key sums hold summed, under their own names."""
+
+
+def key_sums_sql(columns: Sequence[str]) -> str:
+    """`CREATE TABLE vtag_sums`: `costs` summed per allocation key, billing currency and bucket.
+
+    A bucket is a week cut at month starts (it starts on a Monday or on the 1st, whichever is
+    later), so a bucket lies in one month and one week: total-, month- and week-grain sums, and
+    any range whose bounds fall on bucket starts, read it instead of the rows. Its columns keep
+    their `costs` names (`ChargePeriodStart` is the bucket's start, `month` the allocation month),
+    so a spend query's text runs on it unchanged as `costs`; the key's other columns are in
+    `vtag_attrs` (one row per key), joined only when a query reads them.
+    """
+    sums = ", ".join(f"sum({c}) AS {c}" for c in SUM_COLUMNS)
+    bucket = (
+        "greatest(date_trunc('week', ChargePeriodStart), date_trunc('month', ChargePeriodStart))"
+    )
+    inner = (
+        f"SELECT {key_expression(columns)} AS k, "
+        "CAST(date_trunc('month', ChargePeriodStart) AS DATE) AS month, "
+        f"{bucket} AS bucket, BillingCurrency, {sums}, count(*) AS n FROM costs GROUP BY ALL"
+    )
+    return (
+        f"CREATE OR REPLACE TABLE {KEY_SUMS} AS SELECT k, month, bucket AS ChargePeriodStart, "
+        f"BillingCurrency, {', '.join(SUM_COLUMNS)}, n FROM ({inner}) AS s"
+    )
+
+
+def month_sums_sql() -> str:
+    """`CREATE TABLE vtag_month_sums` from `vtag_sums`: each month's buckets summed
+    (`ChargePeriodStart` is the month's start), the columns as in `vtag_sums`."""
+    sums = ", ".join(f"sum({c}) AS {c}" for c in SUM_COLUMNS)
+    return (
+        f"CREATE OR REPLACE TABLE {MONTH_SUMS} AS SELECT k, month, "
+        f"CAST(month AS TIMESTAMP) AS ChargePeriodStart, BillingCurrency, {sums}, "
+        f"sum(n) AS n FROM {KEY_SUMS} GROUP BY ALL"
+    )
 
 
 def stored_value_sql(vt: VirtualTag, expr: str) -> str:
