@@ -36,6 +36,8 @@ learning time (`history_days()`) at the same level (± `min_percent`) is folded 
 ResourceId, SkuId, RegionId and vtag:team inside the anomaly's scope gets its own baseline; its
 contribution is its actual minus its expected over the same days, ranked, with its share of the
 delta. The owner is the series' own team or the team that moved most (not the tag's default).
+All anomalies of a family are explained by one statement; an anomaly whose id, window, figures,
+settings and cost rows are unchanged since its stored explanation reuses it (no query).
 
 **Lifecycle** (state.db, `tools.anomalies.store`): the id is a hash of series + start day, so a
 repeat detection (or one overlapping a stored anomaly of the same series) updates it. Statuses:
@@ -88,7 +90,12 @@ from tools.anomalies.models import (
     Mute,
     check_status,
 )
-from tools.anomalies.rootcause import explain, owner_of, root_cause_dimensions
+from tools.anomalies.rootcause import (
+    cause_keys,
+    explain_family,
+    owner_of,
+    root_cause_dimensions,
+)
 from tools.anomalies.store import AnomalyStore
 from tools.context import ToolContext
 from tools.query import resolve_dimension
@@ -179,20 +186,40 @@ def _thresholds(store: AnomalyStore, cfg: AnomalyConfig) -> dict[str, tuple[dict
 
 
 def _enrich(
-    ctx: ToolContext, cfg: AnomalyConfig, found: list[Anomaly], fams: Sequence[Family]
-) -> None:
+    ctx: ToolContext,
+    cfg: AnomalyConfig,
+    found: list[Anomaly],
+    fams: Sequence[Family],
+    store: AnomalyStore,
+) -> list[str]:
+    """Root cause, owner and incident of each anomaly; returns their root-cause keys.
+
+    A stored explanation with the same key (same anomaly, window, settings and data) is reused;
+    the others are computed together, one statement per family (`explain_family`).
+    """
     if not found:
-        return
-    cost = checked_cost(ctx.engine(), ctx.config, cfg.metric)
-    if any(d.join for d in root_cause_dimensions(ctx.config, cfg)):
-        require_fresh(ctx.engine(), ctx.config)
-    by_names = {f.names: f for f in fams}
+        return []
+    engine = ctx.engine()
+    cost = checked_cost(engine, ctx.config, cfg.metric)
+    keys = cause_keys(engine, ctx.config, cfg, found, fams, cost)
+    stored = store.root_causes((a.key, k) for a, k in zip(found, keys, strict=True))
+    todo = [(a, k) for a, k in zip(found, keys, strict=True) if k not in stored]
+    if todo and any(d.join for d in root_cause_dimensions(ctx.config, cfg)):
+        require_fresh(engine, ctx.config)
+    for f in fams:
+        mine = [a for a, _ in todo if tuple(a.series) == f.names]
+        causes = explain_family(engine, ctx.config, cfg, mine, f, cost) if mine else []
+        for a, cause in zip(mine, causes, strict=True):
+            a.root_cause = cause
+    fresh = {id(a) for a, _ in todo}
     team = ctx.config.virtual_tags.get("team")
-    for a in found:
-        a.root_cause = explain(ctx.engine(), ctx.config, cfg, a, by_names[tuple(a.series)], cost)
+    for a, k in zip(found, keys, strict=True):
+        if id(a) not in fresh:
+            a.root_cause = stored[k]
         owner = owner_of(a)
         a.owner = None if team is not None and owner == team.default else owner
         a.incident = _incident(a)
+    return keys
 
 
 def _settle(
@@ -243,7 +270,7 @@ def run_detection(
         if _folds(a, [*normals, *kept], cfg):
             continue
         kept.append(a)
-    _enrich(ctx, cfg, kept, fams)
+    keys = _enrich(ctx, cfg, kept, fams, store)
     mutes = store.mutes()
     settled = [_settle(a, store, cfg, mutes, until) for a in kept]
     counts = {"new": 0, "updated": 0}
@@ -251,8 +278,8 @@ def run_detection(
         now = ctx.clock()
         seen = {a.id for a in settled}
         with ctx.store.transaction() as conn:
-            for a in settled:
-                counts[store.save(conn, a, now)] += 1
+            for a, key in zip(settled, keys, strict=True):
+                counts[store.save(conn, a, now, key)] += 1
             for old in store.listing(since=since, until=until, statuses=["open"]):
                 if old.id not in seen:
                     conn.execute("UPDATE anomalies SET status = 'resolved' WHERE id = ?", (old.id,))

@@ -3,6 +3,8 @@
 An anomaly row is keyed by its stable id (hash of series + start day), so a repeat detection
 updates the row — last_seen, end day, figures, root cause — and never creates a second one; a
 status a person set (expected / planned / false_positive) is never overwritten by detection.
+Each row keeps (in `detail`) the key its root cause was computed from, so a repeat detection
+of an unchanged anomaly reuses the explanation instead of recomputing it.
 Feedback rows keep who, when and why; mute windows keep their scope, days and author.
 """
 
@@ -29,15 +31,22 @@ from warehouse.state.store import StateStore, utc_text
 
 __all__ = ["AnomalyStore"]
 
+_KEY = "root_cause_key"
+"""In `detail`: what the stored root cause was computed from (`rootcause.cause_keys`)."""
 _DETAIL = ("counted_days", "impact_percent", "threshold", "level", "incident", "muted_by")
+
+
+def _root_cause(text: str) -> dict[str, list[Contributor]]:
+    return {
+        dim: [Contributor.model_validate(c) for c in items]
+        for dim, items in json.loads(text).items()
+    }
 
 
 def _row_to_anomaly(row: sqlite3.Row, feedback: Sequence[Feedback] = ()) -> Anomaly:
     detail = json.loads(row["detail"])
-    root = {
-        dim: [Contributor.model_validate(c) for c in items]
-        for dim, items in json.loads(row["root_cause"]).items()
-    }
+    detail.pop(_KEY, None)
+    root = _root_cause(row["root_cause"])
     return Anomaly(
         id=row["id"],
         series=dict(json.loads(row["series"])),
@@ -163,6 +172,28 @@ class AnomalyStore:
         )
         return {r["series_key"]: (dict(json.loads(r["series"])), int(r["n"])) for r in rows}
 
+    def root_causes(
+        self, wanted: Iterable[tuple[str, str]]
+    ) -> dict[str, dict[str, list[Contributor]]]:
+        """Stored explanations by root-cause key, for (series key, root-cause key) pairs: rows
+        of those series whose stored key (kept in `detail`) is one of the keys given."""
+        pairs = list(wanted)
+        by_key = {k for _, k in pairs}
+        series = sorted({s for s, _ in pairs})
+        out: dict[str, dict[str, list[Contributor]]] = {}
+        for i in range(0, len(series), 500):
+            chunk = series[i : i + 500]
+            rows = self.store.query(
+                "SELECT root_cause, detail FROM anomalies WHERE series_key IN "
+                f"({', '.join('?' for _ in chunk)})",
+                chunk,
+            )
+            for r in rows:
+                key = json.loads(r["detail"]).get(_KEY)
+                if key in by_key:
+                    out[key] = _root_cause(r["root_cause"])
+        return out
+
     def mutes(self) -> list[Mute]:
         rows = self.store.query("SELECT * FROM anomaly_mutes ORDER BY id")
         return [
@@ -181,9 +212,15 @@ class AnomalyStore:
 
     # -- writes -----------------------------------------------------------------------------
 
-    def save(self, conn: sqlite3.Connection, a: Anomaly, now: datetime) -> str:
-        """Insert or update one detection; returns `new` or `updated`. Keeps a person's status."""
+    def save(
+        self, conn: sqlite3.Connection, a: Anomaly, now: datetime, cause_key: str | None = None
+    ) -> str:
+        """Insert or update one detection; returns `new` or `updated`. Keeps a person's status.
+
+        `cause_key` is what its root cause was computed from (`rootcause.cause_keys`)."""
         values = _values(a)
+        if cause_key is not None:
+            values["detail"] = json.dumps({**json.loads(values["detail"]), _KEY: cause_key})
         existing = conn.execute("SELECT status FROM anomalies WHERE id = ?", (a.id,)).fetchone()
         if existing is None:
             values["first_seen"] = values["last_seen"] = utc_text(now)
