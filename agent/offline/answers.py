@@ -16,12 +16,11 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from agent.offline.detect import DETECT_EXAMPLES, DETECT_RENDERERS
-from agent.offline.figures import clean, money
+from agent.offline.figures import clean, money, rate, row_label
 from agent.offline.intents import Unsupported
 from agent.offline.optimize import OPTIMIZE_EXAMPLES, OPTIMIZE_RENDERERS
 from agent.offline.spend_answers import NOT_ANSWERED, spend_query_answer
 from agent.offline.tags import TAG_EXAMPLES, TAG_RENDERERS
-from warehouse.format import percent
 
 if TYPE_CHECKING:
     from agent.offline.understand import Understanding
@@ -60,7 +59,6 @@ DIMENSION_LABELS: dict[str, str] = {
     "ResourceId": "resource",
     "ServiceCategory": "category",
 }
-GRAIN_LABELS: dict[str, str] = {"day": "daily", "week": "weekly", "month": "monthly"}
 APPROVAL_ROUTE = (
     "Approvals happen only through the approval card or `finops approve ID --by USER` "
     "(or `finops reject ID --by USER`), by an allow-listed approver."
@@ -75,18 +73,6 @@ class ToolResult:
     content: str
 
 
-def rate(value: Any, currency: str) -> str:
-    """A unit price: 2 to 4 decimals, as many as it needs (`USD 10.00`, `USD 0.075`)."""
-    text = money(value, currency, places=4)
-    while text.endswith("0") and len(text.rpartition(".")[2]) > 2:
-        text = text[:-1]
-    return text
-
-
-def _pct(value: Any) -> str:
-    return "new" if value is None else percent(value, signed=True)
-
-
 def _scope(filters: Sequence[Mapping[str, Any]]) -> str:
     if not filters:
         return "all spend"
@@ -95,20 +81,6 @@ def _scope(filters: Sequence[Mapping[str, Any]]) -> str:
         values = ",".join(clean(v) for v in f.get("values", []))
         parts.append(f"{clean(f.get('dimension'))}{'!=' if f.get('negate') else '='}{values}")
     return ", ".join(parts)
-
-
-def _subject(filters: Sequence[Mapping[str, Any]]) -> str:
-    names = []
-    for f in filters:
-        if f.get("negate"):
-            continue
-        values = " and ".join(clean(v) for v in f.get("values", []))
-        if f.get("dimension") == "ProviderName":
-            names.append(values)
-        elif str(f.get("dimension", "")).startswith(("tag:", "vtag:")):
-            names.append(f"{clean(str(f['dimension']).split(':', 1)[1])} {values}")
-    text = " ".join([*names, "spend"])
-    return text[:1].upper() + text[1:]
 
 
 def _period(data: Mapping[str, Any], default: str | None) -> str:
@@ -124,62 +96,6 @@ def _by_text(by: Sequence[str]) -> str:
     return " by " + " and ".join(DIMENSION_LABELS.get(d, clean(d)) for d in by) if by else ""
 
 
-def _row_label(row: Mapping[str, Any]) -> str:
-    dims = " / ".join(clean(v) for v in (row.get("dimensions") or {}).values())
-    period = row.get("period")
-    return " ".join(x for x in (str(period) if period else "", dims) if x) or "total"
-
-
-def _spend(data: Mapping[str, Any], default: str | None) -> str:
-    cur = clean(data.get("currency", ""))
-    grain = GRAIN_LABELS.get(str(data.get("grain")), "")
-    head = (
-        f"{_subject(data.get('filters') or [])}{_by_text(data.get('by') or [])}"
-        f"{', ' + grain if grain else ''}, {_period(data, default)}; "
-        f"{clean(data.get('metric', 'billed'))} cost, {cur}; "
-        f"scope {_scope(data.get('filters') or [])}):"
-    )
-    rows = data.get("rows") or []
-    lines = [f"- {_row_label(r)}: {money(r.get('cost'), cur)}" for r in rows]
-    if not rows:
-        lines = ["- no spend matched this scope and period"]
-    elif not data.get("by") and not grain:
-        lines = []
-    return "\n".join([head, *lines, f"Total: {money(data.get('total'), cur)}."])
-
-
-def _mover_line(row: Mapping[str, Any], cur: str) -> str:
-    return (
-        f"{_row_label(row)}: {money(row.get('current'), cur)} vs "
-        f"{money(row.get('previous'), cur)} (delta {money(row.get('delta'), cur, signed=True)}, "
-        f"{_pct(row.get('delta_pct'))})"
-    )
-
-
-def _movers(data: Mapping[str, Any], default: str | None) -> str:
-    cur = clean(data.get("currency", ""))
-    now, before = Decimal(str(data["current_total"])), Decimal(str(data["previous_total"]))
-    change = _pct(((now - before) / before * 100) if before else None)
-    head = (
-        f"What changed{_by_text(data.get('by') or [])}, {_period(data, default)}; compared "
-        f"with {data.get('previous_since')}..{data.get('previous_until')}; "
-        f"{clean(data.get('metric', 'billed'))} cost, {cur}; "
-        f"scope {_scope(data.get('filters') or [])}):"
-    )
-    direction = "up" if now > before else "down" if now < before else "flat"
-    lines = [
-        head,
-        f"Total: {money(now, cur)} vs {money(before, cur)} before, "
-        f"{direction} {money(abs(now - before), cur)} ({change}).",
-    ]
-    rows = data.get("rows") or []
-    if rows:
-        lines.append(f"Main driver (largest move): {_mover_line(rows[0], cur)}.")
-        lines.append("Top movers:")
-        lines.extend(f"- {_mover_line(r, cur)}" for r in rows)
-    return "\n".join(lines)
-
-
 def _unit_cost(data: Mapping[str, Any], default: str | None) -> str:
     cur, unit, per = clean(data.get("currency", "")), clean(data.get("unit")), data.get("per")
     head = (
@@ -190,9 +106,9 @@ def _unit_cost(data: Mapping[str, Any], default: str | None) -> str:
     lines = [head]
     for r in data.get("rows") or []:
         price = r.get("unit_cost")
-        unit_price = "n/a" if price is None else rate(price, cur)
+        unit_price = rate(price, cur)
         lines.append(
-            f"- {_row_label(r)}: {unit_price} per {int(per or 1):,} {unit} "
+            f"- {row_label(r)}: {unit_price} per {int(per or 1):,} {unit} "
             f"({money(r.get('cost'), cur)} for {Decimal(str(r.get('quantity'))):,.0f} {unit})"
         )
     if len(lines) == 1:
@@ -240,8 +156,6 @@ def _sql(data: Mapping[str, Any], default: str | None) -> str:
 
 
 RENDERERS: dict[str, Callable[[Mapping[str, Any], str | None], str]] = {
-    "spend_breakdown": _spend,
-    "spend_movers": _movers,
     "unit_cost_report": _unit_cost,
     "proposal_status": _proposals,
     "query_sql": _sql,

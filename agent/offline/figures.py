@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from decimal import InvalidOperation
 from typing import Any
 
 from warehouse.format import money as format_money
 
-__all__ = ["clean", "money"]
+__all__ = ["clean", "money", "rate", "row_label"]
 
 _MAX_TEXT = 160
 
@@ -28,3 +29,21 @@ def money(value: Any, currency: str, places: int = 2, *, signed: bool = False) -
         return format_money(value, currency, places, signed=signed)
     except (InvalidOperation, ValueError):
         return f"{currency} {clean(value)}"
+
+
+def rate(value: Any, currency: str, places: int = 4) -> str:
+    """A unit price with as many decimals as it needs, 2 to `places` (`USD 10.00`,
+    `USD 0.075`); `n/a` when there is none."""
+    if value is None:
+        return "n/a"
+    text = money(value, currency, places=places)
+    while text.endswith("0") and len(text.rpartition(".")[2]) > 2:
+        text = text[:-1]
+    return text
+
+
+def row_label(row: Mapping[str, Any], period_sep: str = " ") -> str:
+    """A result row's label: its period (if any), then its dimension values joined by ` / `."""
+    dims = " / ".join(clean(v) for v in (row.get("dimensions") or {}).values())
+    period = row.get("period")
+    return period_sep.join(x for x in (str(period) if period else "", dims) if x) or "total"

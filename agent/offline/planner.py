@@ -47,8 +47,6 @@ MODEL_NAME = "offline-planner"
 KNOWN_TOOLS = frozenset(
     {
         "spend_query",
-        "spend_breakdown",
-        "spend_movers",
         "unit_cost_report",
         "query_sql",
         "proposal_status",
@@ -189,11 +187,7 @@ def reply_to(messages: Sequence[BaseMessage], vocab: Vocabulary | None = None) -
 def plan_with_tags(question: str, intent: ToolPlan | Unsupported) -> ToolPlan | Unsupported:
     """A detection or allocation question beats a spend reading of the same words; refusals and
     tickets stay as they are."""
-    if isinstance(intent, ToolPlan) and intent.tool not in (
-        "spend_breakdown",
-        "spend_movers",
-        "spend_query",
-    ):
+    if isinstance(intent, ToolPlan) and intent.tool != "spend_query":
         return intent
     if (
         isinstance(intent, Unsupported)

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from agent.offline.figures import clean, money
+from agent.offline.figures import clean, money, rate, row_label
 from warehouse.format import percent
 
 if TYPE_CHECKING:
@@ -108,9 +108,7 @@ def _understood(data: Mapping[str, Any], u: Understanding | None) -> str:
 
 
 def _label(row: Mapping[str, Any]) -> str:
-    dims = " / ".join(clean(v) for v in (row.get("dimensions") or {}).values())
-    period = row.get("period")
-    return " / ".join(x for x in (str(period) if period else "", dims) if x) or "total"
+    return row_label(row, period_sep=" / ")
 
 
 def _cost_body(data: Mapping[str, Any], cur: str) -> list[str]:
@@ -163,16 +161,6 @@ def _growth_body(data: Mapping[str, Any], cur: str) -> list[str]:
     return lines
 
 
-def _unit_price(value: Any, cur: str) -> str:
-    """A unit price with the decimals it needs (`USD 0.0023`, `USD 1.25`)."""
-    if value is None:
-        return "n/a"
-    text = money(value, cur, places=6)
-    while text.endswith("0") and len(text.rpartition(".")[2]) > 2:
-        text = text[:-1]
-    return text
-
-
 def _unit_body(data: Mapping[str, Any], cur: str) -> list[str]:
     result = data.get("result") or {}
     per, unit = int(result.get("per") or 1), clean(result.get("unit"))
@@ -180,11 +168,11 @@ def _unit_body(data: Mapping[str, Any], cur: str) -> list[str]:
     cost = sum(Decimal(str(r.get("cost") or 0)) for r in rows)
     quantity = sum(Decimal(str(r.get("quantity") or 0)) for r in rows)
     per_text = f"{per:,} {unit}" if per != 1 else unit
-    head = _unit_price(cost / quantity * per if quantity else None, cur)
+    head = rate(cost / quantity * per if quantity else None, cur, places=6)
     lines = [f"Unit cost: {head} per {per_text} ({money(cost, cur)} for {quantity:,.2f} {unit})."]
     if result.get("by"):
         for r in rows:
-            lines.append(f"- {_label(r)}: {_unit_price(r.get('unit_cost'), cur)} per {per_text}")
+            lines.append(f"- {_label(r)}: {rate(r.get('unit_cost'), cur, places=6)} per {per_text}")
     return lines
 
 
