@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import TYPE_CHECKING
 
 from langchain_core.language_models import BaseChatModel
@@ -194,10 +195,12 @@ def select_models(
 
 def with_vocabulary(handles: Sequence[ModelHandle], ctx: ToolContext) -> list[ModelHandle]:
     """The offline planner reads spend questions against the warehouse's vocabulary catalog:
-    give it a loader bound to this run's read-only warehouse (other models look values up
-    through the `vocab_lookup` tool instead)."""
+    give it a loader bound to this run's read-only warehouse, loaded once per run (the planner
+    is called for the plan and again for the answer; other models look values up through the
+    `vocab_lookup` tool instead)."""
     from agent.offline.planner import OfflinePlanner
 
+    @cache
     def load() -> Vocabulary | None:
         from tools.vocab.catalog import load_vocabulary
 

@@ -125,7 +125,8 @@ class Runtime:
         if not question.strip():
             raise QueryError("the question is empty")
         run_id = f"r-{uuid.uuid4().hex[:12]}"
-        handles = with_vocabulary(self.models(model), self.tool_context(actor, run_id))
+        ctx = self.tool_context(actor, run_id)
+        handles = with_vocabulary(self.models(model), ctx)
         thread = thread_id or f"t-{uuid.uuid4().hex[:12]}"
         prompt = load_prompt(
             "system",
@@ -149,7 +150,7 @@ class Runtime:
         nodes = ChatNodes(
             models=handles,
             registry=self.registry,
-            ctx=self.tool_context(actor, run_id),
+            ctx=ctx,
             meter=self.meter,
             system_prompt=prompt.text,
             run_id=run_id,
