@@ -40,6 +40,7 @@ __all__ = [
     "TimeParse",
     "TimeProblem",
     "TimeSpan",
+    "add_months",
     "default_span",
     "parse_time",
     "previous_span",
@@ -259,7 +260,7 @@ def _month_end(d: date) -> date:
     return d.replace(day=calendar.monthrange(d.year, d.month)[1])
 
 
-def _add_months(d: date, months: int) -> date:
+def add_months(d: date, months: int) -> date:
     """`d` moved by whole months, the day clamped to the target month's length."""
     year, month0 = divmod(d.year * 12 + d.month - 1 + months, 12)
     day = min(d.day, calendar.monthrange(year, month0 + 1)[1])
@@ -462,8 +463,8 @@ def _relative_unit(rel: str, unit: _UnitWord, ctx: _Ctx) -> _Res:
         return _fixed(monday, monday + timedelta(days=6), name, "relative", "week")
     months = {"month": 1, "quarter": 3, "year": 12}[unit]
     base = {"month": a.replace(day=1), "quarter": _quarter_start(a), "year": date(a.year, 1, 1)}
-    since = _add_months(base[unit], step * months)
-    until = _add_months(since, months) - timedelta(days=1)
+    since = add_months(base[unit], step * months)
+    until = add_months(since, months) - timedelta(days=1)
     if to_date:
         return _fixed(since, _to_date_end(since, ctx), name, "to_date", unit)
     shown = {
@@ -491,7 +492,7 @@ def _rolling(word: str, count: int, unit: str, ctx: _Ctx) -> _Res | _Problem:
         months = count * {"month": 1, "quarter": 3, "year": 12}[unit]
         if months > MAX_WINDOW_DAYS // 30:
             return _Problem(f'"{name}" is longer than {MAX_WINDOW_DAYS} days')
-        since = _add_months(a, -months) + timedelta(days=1)
+        since = add_months(a, -months) + timedelta(days=1)
     return _fixed(since, a, name, "relative", None)
 
 
@@ -912,7 +913,7 @@ def _last_n_complete(m: re.Match[str], ctx: _Ctx) -> _Item | None:
         since = first.since - timedelta(days=7 * (count - 1))
     else:
         months = {"month": 1, "quarter": 3, "year": 12}[unit]
-        since = _add_months(first.since, -months * (count - 1))
+        since = add_months(first.since, -months * (count - 1))
     name = f"last {count} complete {unit}s" if count > 1 else f"last complete {unit}"
     return _item(m, _fixed(since, first.until, name, "range", None))
 
@@ -1447,7 +1448,7 @@ def _whole_unit(span: TimeSpan) -> bool:
     if span.unit == "week":
         return span.since.weekday() == 0 and span.until == span.since + timedelta(days=6)
     if span.unit in _UNIT_MONTHS:
-        return span.until == _add_months(span.since, _UNIT_MONTHS[span.unit]) - timedelta(days=1)
+        return span.until == add_months(span.since, _UNIT_MONTHS[span.unit]) - timedelta(days=1)
     return False
 
 
@@ -1487,7 +1488,7 @@ def previous_span(span: TimeSpan) -> TimeSpan:
             step = timedelta(days=1 if unit == "day" else 7)
             return _derived(span, span.since - step, span.until - step,
                             _unit_label(span.since - step, unit), True)  # fmt: skip
-        since = _add_months(span.since, -_UNIT_MONTHS[unit])
+        since = add_months(span.since, -_UNIT_MONTHS[unit])
         until = span.since - timedelta(days=1)
         return _derived(span, since, until, _unit_label(since, unit), True)
     if unit and span.kind == "to_date":
@@ -1495,13 +1496,13 @@ def previous_span(span: TimeSpan) -> TimeSpan:
             step = timedelta(days=1 if unit == "day" else 7)
             since, until = span.since - step, span.until - step
         else:
-            since = _add_months(span.since, -_UNIT_MONTHS[unit])
-            until = _add_months(span.until, -_UNIT_MONTHS[unit])
+            since = add_months(span.since, -_UNIT_MONTHS[unit])
+            until = add_months(span.until, -_UNIT_MONTHS[unit])
         label = f"{_iso(since, until)} (the same days of the previous {unit})"
         return _derived(span, since, until, label, False)
     months = _whole_months(span)
     if months:
-        since = _add_months(span.since, -months)
+        since = add_months(span.since, -months)
         until = span.since - timedelta(days=1)
         return _derived(span, since, until, f"{_iso(since, until)} (the previous {months} months)"
                         if months > 1 else _unit_label(since, "month"), False)  # fmt: skip
@@ -1514,9 +1515,9 @@ def previous_span(span: TimeSpan) -> TimeSpan:
 def same_period_last_year(span: TimeSpan) -> TimeSpan:
     """The same dates one year earlier (a whole month/quarter/year stays whole: Feb 2024 → Feb
     2023 ending on the 28th). Offsets are those of `span`."""
-    since = _add_months(span.since, -12)
+    since = add_months(span.since, -12)
     whole = _whole_months(span) > 0
-    until = _add_months(span.until.replace(day=1), -12) if whole else _add_months(span.until, -12)
+    until = add_months(span.until.replace(day=1), -12) if whole else add_months(span.until, -12)
     if whole:
         until = _month_end(until)
     calendar_whole = bool(span.unit) and _whole_unit(span) and span.unit != "week"

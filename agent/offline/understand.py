@@ -21,7 +21,7 @@ import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING, Any
 
 from agent.offline.lexicon import (
@@ -52,7 +52,7 @@ from tools.spend.request import (
     RequestFilter,
     SpendRequest,
 )
-from tools.timephrases import TimeSpan, parse_time, previous_span
+from tools.timephrases import TimeSpan, add_months, parse_time, previous_span
 
 if TYPE_CHECKING:
     from tools.vocab.catalog import Match, Vocabulary
@@ -832,7 +832,7 @@ def _period(
             halves = _two_calendar_halves(cur)
             prev, cur = halves if halves else (previous_span(cur), cur)
         else:
-            cur = TimeSpan(since=as_of - _days(6), until=as_of, label="the last 7 days",
+            cur = TimeSpan(since=as_of - timedelta(days=6), until=as_of, label="the last 7 days",
                            start=0, end=0, kind="relative")  # fmt: skip
             prev = previous_span(cur)
             notes.append(
@@ -888,9 +888,9 @@ def _two_calendar_halves(span: TimeSpan) -> tuple[TimeSpan, TimeSpan] | None:
     for months, name in ((1, "month"), (3, "quarter"), (6, "half"), (12, "year")):
         if name != "month" and (span.since.month - 1) % months:
             continue
-        second = _add_months(span.since, months)
-        first_end = second - _days(1)
-        second_end = _add_months(second, months) - _days(1)
+        second = add_months(span.since, months)
+        first_end = second - timedelta(days=1)
+        second_end = add_months(second, months) - timedelta(days=1)
         if second_end == span.until:
             a = TimeSpan(since=span.since, until=first_end, label=_calendar_label(span.since, name),
                          start=span.start, end=span.end, kind="range")  # fmt: skip
@@ -898,11 +898,6 @@ def _two_calendar_halves(span: TimeSpan) -> tuple[TimeSpan, TimeSpan] | None:
                          start=span.start, end=span.end, kind="range")  # fmt: skip
             return a, b
     return None
-
-
-def _add_months(day: date, months: int) -> date:
-    index = day.year * 12 + day.month - 1 + months
-    return date(index // 12, index % 12 + 1, 1)
 
 
 def _calendar_label(start: date, unit: str) -> str:
@@ -913,12 +908,6 @@ def _calendar_label(start: date, unit: str) -> str:
     if unit == "half":
         return f"H{1 if start.month <= 6 else 2} {start.year}"
     return str(start.year)
-
-
-def _days(n: int) -> Any:
-    from datetime import timedelta
-
-    return timedelta(days=n)
 
 
 def _default_span(vocab: Vocabulary, as_of: date) -> TimeSpan:
@@ -967,12 +956,12 @@ def _shifted(base: SpendRequest, m: re.Match[str]) -> tuple[dict[str, Any], str]
     if since is None or until is None:
         raise ValueError("a follow-up shift needs the previous window")
     if unit in ("day", "week"):
-        step = _days(1 if unit == "day" else 7) * (1 if forward else -1)
+        step = timedelta(days=1 if unit == "day" else 7) * (1 if forward else -1)
         new_since, new_until = since + step, until + step
     else:
         months = {"month": 1, "quarter": 3, "year": 12}[unit] * (1 if forward else -1)
-        new_since = _add_months(since.replace(day=1), months)
-        new_until = _add_months(new_since, abs(months)) - _days(1)
+        new_since = add_months(since.replace(day=1), months)
+        new_until = add_months(new_since, abs(months)) - timedelta(days=1)
     label = f"the {unit} {'after' if forward else 'before'} ({new_since}..{new_until})"
     return {"since": new_since, "until": new_until}, label
 
