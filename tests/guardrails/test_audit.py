@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import sqlite3
 import threading
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -15,6 +14,7 @@ import pytest
 
 from guardrails.audit import GENESIS, AuditLog, _digest, prompt_hash, redact
 from tests.helpers.agent import START, Clock
+from tests.helpers.audit import fill
 from warehouse.state.store import StateStore
 
 SECRETS = {
@@ -26,34 +26,6 @@ SECRETS = {
     "github": "ghp_abcdefghijklmnopqrstuvwxyz0123",
     "bearer": "eyJhbGciOiJIUzI1NiJ9.payload.sig",
 }
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "state.db"
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(db: Path) -> Iterator[StateStore]:
-    s = StateStore(db)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def log(store: StateStore, clock: Clock) -> AuditLog:
-    return AuditLog(store, clock)
-
-
-def fill(log: AuditLog, clock: Clock, n: int) -> None:
-    for i in range(n):
-        log.append("tool_call", "agent", {"i": i, "tool": "spend_breakdown"}, run_id="r-1")
-        clock.advance(seconds=1)
 
 
 def raw(db: Path) -> sqlite3.Connection:

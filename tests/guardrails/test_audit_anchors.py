@@ -13,7 +13,6 @@ import hmac
 import json
 import sqlite3
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,35 +21,8 @@ from guardrails.anchors import Anchor, AnchorBook, AnchorError, AuditKey
 from guardrails.audit import GENESIS, AuditLog, _digest
 from guardrails.settings import AuditConfig
 from tests.helpers.agent import Clock
+from tests.helpers.audit import fill
 from warehouse.state.store import StateStore
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "state.db"
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def store(db: Path) -> Iterator[StateStore]:
-    s = StateStore(db)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def log(store: StateStore, clock: Clock) -> AuditLog:
-    return AuditLog(store, clock)
-
-
-def fill(log: AuditLog, clock: Clock, n: int, actor: str = "agent") -> None:
-    for i in range(n):
-        log.append("tool_call", actor, {"i": i, "tool": "spend_breakdown"}, run_id="r-1")
-        clock.advance(seconds=1)
 
 
 def raw(db: Path) -> sqlite3.Connection:

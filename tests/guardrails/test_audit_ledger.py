@@ -5,7 +5,6 @@ to a proposal the ledger shows as executed (issue 18, point 11)."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,18 +14,6 @@ from guardrails.audit import GENESIS, AuditLog, _digest
 from guardrails.settings import ApprovalsConfig, GuardrailSettings
 from tests.helpers.agent import Clock
 from warehouse.state.store import StateStore
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "state.db"
-
-
-@pytest.fixture
-def store(db: Path) -> Iterator[StateStore]:
-    s = StateStore(db)
-    yield s
-    s.close()
 
 
 @pytest.fixture
